@@ -1,0 +1,70 @@
+"""enhance-folder: every video under a folder (or a list of files) through
+enhance-video, skipping outputs that are already complete for the same settings,
+and reporting each file's success or failure without stopping at the first."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from prefect import flow, get_run_logger
+
+from flows.enhance_video import enhance_video
+from vidpipe.config import JobSpec, VideoJob
+from vidpipe.jobs import clean_partials, find_videos, is_current
+
+
+@dataclass
+class FileResult:
+    input: str
+    status: Literal["done", "skipped", "failed"]
+    output: str = ""
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class FolderReport:
+    results: list[FileResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+
+@flow(name="enhance-folder")
+def enhance_folder(
+    input_dir: str = "downloads",
+    output_dir: str = "final_output",
+    settings: JobSpec = JobSpec(),
+    files: list[str] | None = None,
+) -> FolderReport:
+    """Enhance every video in ``input_dir`` (or the given ``files``/folders) into ``output_dir``."""
+    log = get_run_logger()
+    clean_partials(output_dir)
+    report = FolderReport()
+    videos = find_videos(files or [input_dir])
+    if not videos:
+        log.warning("no videos found in %s", ", ".join(files or [input_dir]))
+    for src in videos:
+        job = VideoJob(input=str(src), output_dir=output_dir, **settings.model_dump())
+        if is_current(src, job.output_path(), settings.model_dump()):
+            log.info("%s: output is complete for these settings, skipped", src)
+            report.results.append(FileResult(str(src), "skipped", str(job.output_path())))
+            continue
+        started = time.monotonic()
+        state = enhance_video(job, return_state=True)
+        seconds = time.monotonic() - started
+        if state.is_completed():
+            out = state.result()
+            report.results.append(FileResult(str(src), "done", out.path, seconds=seconds))
+        else:
+            error = state.result(raise_on_failure=False)
+            message = str(error) if isinstance(error, BaseException) else (state.message or "failed")
+            log.error("%s", message)
+            report.results.append(FileResult(str(src), "failed", message=message, seconds=seconds))
+    done = sum(r.status == "done" for r in report.results)
+    log.info("%d done, %d skipped, %d failed", done, len(report.results) - done - len(report.failed), len(report.failed))
+    return report

@@ -1,0 +1,50 @@
+"""enhance-video: probe -> split -> upscale per segment -> join, for one video."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from tasks.join import join
+from tasks.probe import probe
+from tasks.split import split
+from tasks.upscale import upscale
+from vidpipe.config import VideoJob
+from vidpipe.jobs import job_tag
+from vidpipe.media.join import JoinReport
+
+
+def _run_name() -> str:
+    job = flow_run.parameters.get("job", {})
+    source = job.get("input") if isinstance(job, dict) else getattr(job, "input", "")
+    return f"enhance-{Path(str(source)).name}"
+
+
+def segment_workers() -> int:
+    """Segments processed at once; 1 suits a CPU (the model already uses every core)."""
+    return max(1, int(os.environ.get("VIDPIPE_SEGMENT_WORKERS", "1")))
+
+
+@flow(name="enhance-video", flow_run_name=_run_name, task_runner=ThreadPoolTaskRunner(max_workers=segment_workers()))
+def enhance_video(job: VideoJob) -> JoinReport:
+    """Upscale one video with Real-ESRGAN and write ``<output_dir>/<name>_final.mp4``
+    with the original audio."""
+    log = get_run_logger()
+    spec = job.spec()
+    info = probe(job.input)
+    log.info(
+        "%s: %dx%d %s, %d frames, %.2f s, %.3f fps%s, rotation %d, audio streams %d",
+        info.path, info.width, info.height, info.codec, info.frame_count, info.duration,
+        info.fps, " (variable)" if info.vfr else "", info.rotation, len(info.audio),
+    )
+    timeline = split(info, spec.segment_seconds)
+    cfg = spec.upscale_config()
+    segments = [f.result() for f in [upscale.submit(info, seg, cfg) for seg in timeline.segments]]
+    tag = job_tag(info.sha256, spec.model_dump())
+    report = join(info, segments, timeline, str(job.output_path()), spec.encode_config(), tag)
+    log.info("wrote %s (%d frames, %.2f s)", report.path, report.frames, report.duration)
+    return report

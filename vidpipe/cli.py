@@ -1,0 +1,182 @@
+"""The ``vidpipe`` command. Errors print one line naming the file and the cause;
+``--debug`` shows tracebacks and Prefect's own logs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from vidpipe import progress
+from vidpipe.errors import VidpipeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Enhance AI dance videos: upscale, and more.")
+err = Console(stderr=True, soft_wrap=True)
+state = {"debug": False}
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and Prefect logs.")) -> None:
+    state["debug"] = debug
+
+
+class FpsColumn(ProgressColumn):
+    def render(self, task) -> Text:
+        return Text(f"{task.speed:5.2f} fps" if task.speed else "  -.-- fps", style="cyan")
+
+
+class Bars:
+    """A progress reporter: one bar per (video, step), with frames/s and ETA."""
+
+    def __init__(self, console: Console):
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), FpsColumn(),
+            TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+        )
+        self._ids: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def advance(self, video: str, step: str, total: int, n: int) -> None:
+        with self._lock:
+            key = (video, step)
+            if key not in self._ids:
+                self._ids[key] = self.progress.add_task(f"{Path(video).name} {step:>7}", total=total)
+            self.progress.advance(self._ids[key], n)
+
+
+@app.command()
+def run(
+    inputs: list[Path] = typer.Argument(None, help="Video files or folders (default: downloads/)."),
+    out: Path = typer.Option(Path("final_output"), "--out", "-o", help="Output folder."),
+    target: str = typer.Option("1080p", help="Output short side: 720p, 1080p, 2160p or none."),
+    scale: Optional[float] = typer.Option(None, help="Scale factor instead of --target (e.g. 2)."),
+    upscale_model: str = typer.Option("realesr-animevideov3", help="Real-ESRGAN model (see docs)."),
+    segment_seconds: float = typer.Option(4.0, help="Segment length in seconds (unit of caching and retry)."),
+    tile: int = typer.Option(0, help="Tile size in input pixels; 0 = automatic."),
+    crf: int = typer.Option(18, help="H.264 quality (lower = better, larger)."),
+    preset: str = typer.Option("medium", help="x264 preset (ultrafast ... veryslow)."),
+    sample: bool = typer.Option(True, help="Write a sample clip into an empty downloads/ first."),
+) -> None:
+    """Enhance every video in INPUTS (default downloads/) into --out."""
+    from pydantic import ValidationError
+
+    from vidpipe.config import JobSpec
+
+    try:
+        spec = JobSpec(
+            target=target, scale=scale, upscale_model=upscale_model, segment_seconds=segment_seconds,
+            tile=tile, crf=crf, preset=preset,
+        )
+    except ValidationError as e:
+        fail("; ".join(f"--{'-'.join(str(p) for p in x['loc']).replace('_', '-')}: {x['msg']}" for x in e.errors()))
+    paths = [str(p) for p in inputs] if inputs else ["downloads"]
+    if not inputs and sample:
+        _ensure_sample(Path("downloads"))
+    from vidpipe import logs
+
+    from flows.enhance_folder import enhance_folder
+
+    log_path = logs.setup(state["debug"])
+    bars = Bars(err)
+    progress.set_reporter(bars)
+    try:
+        with bars.progress:
+            report = enhance_folder(output_dir=str(out), settings=spec, files=paths)
+    except Exception as e:  # noqa: BLE001 - the flow itself broke; say so in one line
+        if state["debug"]:
+            raise
+        fail(f"{e} (details in {log_path})")
+    finally:
+        progress.set_reporter(None)
+    for r in report.results:
+        if r.status == "done":
+            err.print(f"[green]done[/]    {r.input} -> {r.output} ({r.seconds:.1f} s)", highlight=False)
+        elif r.status == "skipped":
+            err.print(f"[blue]skipped[/] {r.input}: {r.output} is up to date", highlight=False)
+        else:
+            err.print(f"[red]failed[/]  {r.message}", highlight=False)
+    if report.failed:
+        err.print(f"{len(report.failed)} of {len(report.results)} failed; log: {log_path}")
+        raise typer.Exit(1)
+    if not report.results:
+        fail(f"no videos found in {', '.join(paths)}")
+
+
+def _ensure_sample(folder: Path) -> None:
+    from vidpipe.jobs import find_videos
+    from vidpipe.media.synth import make_clip
+
+    if folder.is_dir() and find_videos([folder]):
+        return
+    path = make_clip(folder / "sample.mp4", 270, 480, frames=36, fps=24)
+    err.print(f"{folder}/ had no videos: wrote a generated sample clip, {path} (270x480, 1.5 s, with audio)")
+
+
+@app.command("probe")
+def probe_cmd(file: Path, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show what a video file is: streams, size, rotation, frame rate, frames, audio."""
+    from vidpipe.media.probe import probe
+
+    info = probe(file)
+    if as_json:
+        print(json.dumps(info.to_dict(), indent=2))
+        return
+    d = info.to_dict()
+    dw, dh = info.display_size
+    print(f"{info.path}")
+    print(f"  container  {info.container}, {info.size_bytes} bytes")
+    print(f"  video      #{info.video_index} {info.codec} {info.width}x{info.height} (shown {dw}x{dh}, rotation {info.rotation})")
+    print(f"  pixels     {info.pix_fmt}, {info.bit_depth}-bit{', alpha' if info.has_alpha else ''}")
+    print(f"  timing     {info.fps:.3f} fps{' variable' if info.vfr else ''}, {info.frame_count} frames "
+          f"(header says {d['header_frame_count']}), {info.duration:.3f} s")
+    for a in info.audio:
+        print(f"  audio      #{a.index} {a.codec} {a.sample_rate} Hz {a.channels} ch {a.layout}")
+    if not info.audio:
+        print("  audio      none")
+
+
+@app.command("upscale-image")
+def upscale_image_cmd(
+    src: Path = typer.Argument(..., help="Input image."),
+    dst: Path = typer.Argument(..., help="Output image (.png, .jpg, ...)."),
+    model: str = typer.Option("realesr-animevideov3", help="Real-ESRGAN model."),
+    scale: float = typer.Option(4.0, help="Output scale factor."),
+    tile: int = typer.Option(0, help="Tile size in input pixels; 0 = automatic."),
+) -> None:
+    """Upscale one image with the same code path as video."""
+    from vidpipe.stages.upscale import UpscaleConfig, upscale_image
+
+    w, h = upscale_image(src, dst, UpscaleConfig(model=model, target="none", scale=scale, tile=tile))
+    err.print(f"wrote {dst} ({w}x{h})")
+
+
+def entry() -> None:
+    """Console entry point: VidpipeError -> one line, exit 1 (``--debug``: traceback)."""
+    try:
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except (VidpipeError, OSError) as e:
+        if state["debug"]:
+            raise
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(1)
+    except __import__("click").exceptions.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)

@@ -1,0 +1,62 @@
+"""What a run asks for (pydantic, validated once at the edge: CLI, flow parameters).
+The engine takes the frozen dataclasses these produce."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from vidpipe.media.join import EncodeConfig
+from vidpipe.models.registry import DEFAULT_UPSCALE_MODEL, UPSCALE_MODELS
+from vidpipe.stages.upscale import UpscaleConfig
+
+
+class JobSpec(BaseModel):
+    """Settings shared by every video of a run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: Literal["720p", "1080p", "2160p", "none"] = Field(
+        "1080p", title="Target size", description="Short side of the output (aspect kept); none = keep the input size"
+    )
+    scale: float | None = Field(
+        None, title="Scale", gt=1.0, le=8.0, description="Scale factor instead of a target size (e.g. 2)"
+    )
+    upscale_model: str = Field(DEFAULT_UPSCALE_MODEL, title="Upscale model", description="Real-ESRGAN model name")
+    tile: int = Field(0, title="Tile size", ge=0, le=4096, description="Input tile size in pixels; 0 = automatic")
+    segment_seconds: float = Field(
+        4.0, title="Segment length (s)", gt=0.0, le=600.0, description="Length of the cached, retryable units of work"
+    )
+    codec: Literal["libx264", "libx265"] = Field("libx264", title="Output codec")
+    crf: int = Field(18, title="Quality (CRF)", ge=0, le=51, description="Lower is better quality and larger files")
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"] = (
+        Field("medium", title="Encoder preset")
+    )
+
+    @field_validator("upscale_model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        if v not in UPSCALE_MODELS:
+            raise ValueError(f"unknown upscale model {v!r}; known: {', '.join(UPSCALE_MODELS)}")
+        return v
+
+    def upscale_config(self) -> UpscaleConfig:
+        return UpscaleConfig(model=self.upscale_model, target=self.target, scale=self.scale, tile=self.tile)
+
+    def encode_config(self) -> EncodeConfig:
+        return EncodeConfig(codec=self.codec, crf=self.crf, preset=self.preset)
+
+
+class VideoJob(JobSpec):
+    """One video to enhance."""
+
+    input: str = Field(..., title="Input video", description="Path of the video file on the worker")
+    output_dir: str = Field("final_output", title="Output folder")
+
+    def output_path(self) -> Path:
+        return Path(self.output_dir) / f"{Path(self.input).stem}_final.mp4"
+
+    def spec(self) -> JobSpec:
+        return JobSpec(**self.model_dump(exclude={"input", "output_dir"}))

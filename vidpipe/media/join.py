@@ -1,0 +1,178 @@
+"""join: concatenate processed segments, re-time them from the source timestamps,
+make them upright, encode the delivery file once, mux the source audio, check the
+result and only then rename it into place."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vidpipe.errors import MediaError, OutputError, ProbeError, SyncError
+from vidpipe.media.frames import rotate_upright
+from vidpipe.media.pipeline import run_frames
+from vidpipe.media.probe import MediaInfo, probe
+from vidpipe.media.reader import read_frames
+from vidpipe.media.writer import partial_name
+
+#: audio codecs the MP4 muxer takes as they are; anything else becomes AAC
+MP4_AUDIO_COPY = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    """How the delivery file is encoded (seed default: H.264 CRF 18)."""
+
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "medium"
+    pix_fmt: str = "yuv420p"
+
+
+@dataclass(frozen=True)
+class JoinReport:
+    path: str
+    frames: int
+    duration: float
+    audio_streams: int
+    size_bytes: int
+
+
+def join(
+    segment_files: Sequence[str | Path],
+    info: MediaInfo,
+    timestamps: Sequence[int],
+    out: str | Path,
+    encode: EncodeConfig = EncodeConfig(),
+    *,
+    tag: str = "",
+    on_frame: Callable[[int], None] | None = None,
+) -> JoinReport:
+    """Write ``out`` from the processed segments (HWC frames in stored orientation)."""
+    out = Path(out)
+    if len(timestamps) != info.frame_count:
+        raise MediaError(f"{info.path}: {len(timestamps)} timestamps for {info.frame_count} frames")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{out.parent}: cannot create output folder ({e.strerror})") from None
+    if not os.access(out.parent, os.W_OK):
+        raise OutputError(f"{out.parent}: output folder is not writable")
+    tmp = partial_name(out)
+    try:
+        _encode(segment_files, info, timestamps, tmp, encode, tag, on_frame)
+        report = verify(tmp, info)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return JoinReport(str(out), report.frames, report.duration, report.audio_streams, out.stat().st_size)
+
+
+def _frames(files: Sequence[str | Path]) -> Iterator[np.ndarray]:
+    for f in files:
+        yield from read_frames(f)
+
+
+def _encode(files, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, tag: str, on_frame) -> None:
+    tb = Fraction(info.time_base)
+    with av.open(info.path, metadata_errors="ignore") as src, av.open(
+        str(tmp), "w", format="mp4", options={"movflags": "+faststart"}
+    ) as dst:
+        if tag:
+            dst.metadata["comment"] = tag
+        first = next(iter(read_frames(files[0]))) if files else None
+        if first is None:
+            raise MediaError(f"{info.path}: nothing to join")
+        height, width = rotate_upright(first, info.rotation).shape[:2]
+        video = dst.add_stream(enc.codec, rate=Fraction(info.fps).limit_denominator(100000))
+        video.width, video.height, video.pix_fmt = width, height, enc.pix_fmt
+        video.codec_context.time_base = tb
+        video.options = {"crf": str(enc.crf), "preset": enc.preset} if "264" in enc.codec or "265" in enc.codec else {}
+        audio = _AudioMux(src, dst, info)
+        index = itertools.count()
+
+        def sink(hwc: np.ndarray) -> None:
+            i = next(index)
+            if i >= len(timestamps):
+                raise SyncError(f"{info.path}: segments hold more frames than the source ({len(timestamps)})")
+            frame = av.VideoFrame.from_ndarray(hwc, format="rgb24")
+            frame.pts, frame.time_base = timestamps[i], tb
+            dst.mux(video.encode(frame))
+            audio.pump(until=float(timestamps[i] * tb))
+
+        run_frames(_frames(files), lambda f: rotate_upright(f, info.rotation), sink, on_frame=on_frame)
+        dst.mux(video.encode(None))
+        audio.pump(until=None)
+
+
+class _AudioMux:
+    """Copies (or transcodes to AAC) every source audio stream, interleaved with video."""
+
+    def __init__(self, src, dst, info: MediaInfo):
+        self._src_streams = [src.streams[a.index] for a in info.audio]
+        self._map = {}
+        for s in self._src_streams:
+            if s.codec_context.name in MP4_AUDIO_COPY:
+                self._map[s.index] = (dst.add_stream_from_template(s), False)
+            else:
+                out = dst.add_stream("aac", rate=s.codec_context.sample_rate or 48000)
+                out.layout = s.codec_context.layout
+                self._map[s.index] = (out, True)
+        self._dst = dst
+        self._packets = src.demux(self._src_streams) if self._src_streams else iter(())
+        self._pending = None
+
+    def pump(self, until: float | None) -> None:
+        """Mux audio packets up to time ``until`` (seconds; ``None`` = to the end)."""
+        while True:
+            packet = self._pending or next(self._packets, None)
+            self._pending = None
+            if packet is None:
+                if until is None:
+                    self._flush()
+                return
+            if packet.size == 0:
+                continue
+            if until is not None and packet.pts is not None and float(packet.pts * packet.time_base) > until:
+                self._pending = packet
+                return
+            out, transcode = self._map[packet.stream.index]
+            if transcode:
+                for frame in packet.decode():
+                    frame.pts = None
+                    self._dst.mux(out.encode(frame))
+            else:
+                packet.stream = out
+                self._dst.mux(packet)
+
+    def _flush(self) -> None:
+        for out, transcode in self._map.values():
+            if transcode:
+                self._dst.mux(out.encode(None))
+
+
+def verify(path: str | Path, source: MediaInfo) -> JoinReport:
+    """The sync check: same frame count, duration within one frame, audio present iff
+    the source had it. Raises :class:`SyncError` instead of accepting a bad file."""
+    try:
+        got = probe(path)
+    except ProbeError as e:
+        raise SyncError(f"{source.path}: joined output is unreadable ({e})") from None
+    problems = []
+    if got.frame_count != source.frame_count:
+        problems.append(f"{got.frame_count} frames, source has {source.frame_count}")
+    tolerance = source.frame_duration + 1e-3
+    if abs(got.duration - source.duration) > tolerance:
+        problems.append(f"duration {got.duration:.3f} s, source {source.duration:.3f} s")
+    if bool(got.audio) != bool(source.audio) or len(got.audio) != len(source.audio):
+        problems.append(f"{len(got.audio)} audio streams, source has {len(source.audio)}")
+    if problems:
+        raise SyncError(f"{source.path}: output out of sync: " + "; ".join(problems))
+    return JoinReport(str(path), got.frame_count, got.duration, len(got.audio), Path(path).stat().st_size)

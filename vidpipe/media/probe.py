@@ -1,0 +1,217 @@
+"""probe: what a video file is, read with PyAV (no ffmpeg binary).
+
+Frame count and timestamps come from decoding every frame (no pixel conversion),
+because container headers lie and packet counts can too (a trailing packet that
+yields no frame); this also proves the whole stream decodes before any model runs.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from vidpipe.errors import ProbeError
+from vidpipe.hashing import file_sha256
+
+#: refuse before allocating anything bigger than this (pixels per frame)
+MAX_PIXELS = 8192 * 8192
+_IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "gif", "tiff_pipe")
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    index: int
+    codec: str
+    sample_rate: int
+    channels: int
+    layout: str
+    duration: float | None
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """Facts about one video file. Sizes are as stored; ``rotation`` (degrees,
+    counter-clockwise, FFmpeg's display-matrix convention) says how to show it."""
+
+    path: str
+    sha256: str
+    size_bytes: int
+    container: str
+    video_index: int
+    codec: str
+    width: int
+    height: int
+    rotation: int
+    pix_fmt: str
+    bit_depth: int
+    has_alpha: bool
+    fps: float
+    time_base: str
+    vfr: bool
+    frame_count: int
+    header_frame_count: int
+    start_pts: int
+    duration: float
+    audio: tuple[AudioInfo, ...] = field(default_factory=tuple)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        if self.rotation % 180:
+            return self.height, self.width
+        return self.width, self.height
+
+    @property
+    def frame_duration(self) -> float:
+        return 1.0 / self.fps if self.fps else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["display_width"], d["display_height"] = self.display_size
+        return d
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise ProbeError(f"{path}: file not found")
+    if path.is_dir():
+        raise ProbeError(f"{path}: is a folder, not a video file")
+    if path.stat().st_size == 0:
+        raise ProbeError(f"{path}: empty file (0 bytes)")
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except av.FFmpegError as e:
+        raise ProbeError(f"{path}: not a video FFmpeg can read ({_reason(e)})") from None
+
+
+def _reason(e: Exception) -> str:
+    text = getattr(e, "strerror", None) or str(e)
+    return text.split(";")[0].strip()
+
+
+def stream_by_index(container, index: int):
+    return next(s for s in container.streams if s.index == index)
+
+
+def scan_timestamps(path: str | Path, video_index: int) -> list[int]:
+    """Presentation timestamps of every decodable video frame, in presentation order."""
+    path = Path(path)
+    with _open(path) as c:
+        return _scan(c, stream_by_index(c, video_index), path)[0]
+
+
+def _scan(container, stream, path: Path) -> tuple[list[int], int]:
+    """Decode every frame of ``stream``. Returns (pts in order, rotation of the first frame)."""
+    pts: list[int] = []
+    rotation = 0
+    stream.thread_type = "AUTO"
+    try:
+        for frame in container.decode(stream):
+            if not pts:
+                rotation = int(round(frame.rotation or 0)) % 360
+            if frame.pts is None or (pts and frame.pts <= pts[-1]):
+                pts.append(pts[-1] + 1 if pts else 0)  # missing or repeated timestamp
+            else:
+                pts.append(frame.pts)
+    except av.FFmpegError as e:
+        if not pts:
+            raise ProbeError(f"{path}: video stream cannot be decoded ({_reason(e)})") from None
+        raise ProbeError(f"{path}: damaged or truncated after frame {len(pts)} ({_reason(e)})") from None
+    if not pts:
+        raise ProbeError(f"{path}: video stream has no decodable frames")
+    return pts, rotation
+
+
+def _check_complete(path: Path, frames: int, header_frames: int, declared: float | None, span: float) -> None:
+    """A file whose index promises far more than decodes is truncated or damaged.
+    (One missing frame is normal: a trailing packet may decode to nothing.)"""
+    if header_frames and frames < header_frames - max(1, header_frames // 100):
+        raise ProbeError(
+            f"{path}: truncated or damaged: the header declares {header_frames} frames, only {frames} decode"
+        )
+    if declared and span < declared - max(0.5, 0.05 * declared):
+        raise ProbeError(f"{path}: truncated or damaged: the header declares {declared:.2f} s, only {span:.2f} s decode")
+
+
+def _is_vfr(deltas: list[int]) -> bool:
+    if len(deltas) < 2:
+        return False
+    med = statistics.median(deltas)
+    return any(abs(d - med) > max(1, 0.01 * med) for d in deltas)
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """Read a video's facts. Raises :class:`ProbeError` with one clear line for
+    anything that is not a decodable video."""
+    path = Path(path)
+    with _open(path) as c:
+        fmt = c.format.name
+        video = [s for s in c.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
+        if not video:
+            kinds = sorted({s.type for s in c.streams}) or ["nothing"]
+            raise ProbeError(f"{path}: no video stream (contains {', '.join(kinds)})")
+        if fmt in _IMAGE_FORMATS or fmt.endswith("_pipe"):
+            raise ProbeError(f"{path}: is a still image ({fmt}), not a video")
+        vs = video[0]
+        cc = vs.codec_context
+        width, height = cc.width, cc.height
+        if width <= 0 or height <= 0:
+            raise ProbeError(f"{path}: video stream has no frame size")
+        if width * height > MAX_PIXELS:
+            raise ProbeError(f"{path}: declared frame size {width}x{height} is too large (limit 8192x8192)")
+        pix_fmt = cc.pix_fmt or "unknown"
+        fmt_desc = av.VideoFormat(pix_fmt) if cc.pix_fmt else None
+        bit_depth = fmt_desc.components[0].bits if fmt_desc else 8
+        has_alpha = bool(fmt_desc and any(c.is_alpha for c in fmt_desc.components)) or vs.metadata.get("alpha_mode") == "1"
+        header_frames = int(vs.frames or 0)
+        tb = vs.time_base or Fraction(1, 1000)
+        audio = tuple(
+            AudioInfo(
+                index=a.index,
+                codec=a.codec_context.name,
+                sample_rate=int(a.codec_context.sample_rate or 0),
+                channels=int(a.codec_context.channels or 0),
+                layout=getattr(a.codec_context.layout, "name", ""),
+                duration=float(a.duration * a.time_base) if a.duration and a.time_base else None,
+            )
+            for a in c.streams.audio
+        )
+        rate = vs.average_rate or vs.guessed_rate
+        declared = float(vs.duration * tb) if vs.duration else None
+        pts, rotation = _scan(c, vs, path)
+        _check_complete(path, len(pts), header_frames, declared, float((pts[-1] - pts[0]) * tb))
+        video_index, codec = vs.index, cc.name
+    deltas = [b - a for a, b in zip(pts, pts[1:]) if b > a]
+    if rate:
+        fps = float(rate)
+    elif deltas:
+        fps = 1.0 / float(statistics.median(deltas) * tb)
+    else:
+        fps = 25.0
+    last = statistics.median(deltas) if deltas else (1 / fps) / tb
+    duration = float((pts[-1] - pts[0] + last) * tb)
+    return MediaInfo(
+        path=str(path.resolve()),
+        sha256=file_sha256(path),
+        size_bytes=path.stat().st_size,
+        container=fmt,
+        video_index=video_index,
+        codec=codec,
+        width=width,
+        height=height,
+        rotation=rotation,
+        pix_fmt=pix_fmt,
+        bit_depth=bit_depth,
+        has_alpha=has_alpha,
+        fps=round(fps, 6),
+        time_base=f"{tb.numerator}/{tb.denominator}",
+        vfr=_is_vfr(deltas),
+        frame_count=len(pts),
+        header_frame_count=header_frames,
+        start_pts=pts[0],
+        duration=round(duration, 6),
+        audio=audio,
+    )

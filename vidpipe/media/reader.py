@@ -1,0 +1,67 @@
+"""Decoding: frames of a video (or of one segment of it) as HWC uint8 RGB arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vidpipe.errors import MediaError
+from vidpipe.media.probe import stream_by_index
+from vidpipe.media.segments import Segment
+
+
+def read_frames(path: str | Path, video_index: int = 0, segment: Segment | None = None) -> Iterator[np.ndarray]:
+    """Yield the frames of ``path`` (all of them, or exactly ``segment``'s) in
+    presentation order, as HWC uint8 RGB in stored orientation (rotation not applied).
+
+    A segment is found by its timestamps after a seek to the keyframe before it; if
+    the seek lands late, decoding restarts from the beginning. Raises
+    :class:`MediaError` if the segment does not yield exactly ``n_frames`` frames.
+    """
+    if segment is None:
+        yield from _decode(path, video_index, seek_pts=None, first_pts=None, last_pts=None)
+        return
+    n = 0
+    seek = segment.first_pts if segment.first_frame > 0 else None
+    for attempt in (seek, None) if seek is not None else (None,):
+        try:
+            for hwc in _decode(path, video_index, attempt, segment.first_pts, segment.last_pts):
+                yield hwc
+                n += 1
+            break
+        except _LateSeek:
+            continue
+    if n != segment.n_frames:
+        raise MediaError(
+            f"{path}: segment {segment.index} decoded {n} frames, expected {segment.n_frames} "
+            f"(frames {segment.first_frame}..{segment.end_frame - 1}); the file may be damaged"
+        )
+
+
+class _LateSeek(Exception):
+    pass
+
+
+def _decode(path, video_index, seek_pts, first_pts, last_pts) -> Iterator[np.ndarray]:
+    try:
+        with av.open(str(path)) as container:
+            stream = stream_by_index(container, video_index)
+            stream.thread_type = "AUTO"
+            if seek_pts is not None:
+                container.seek(seek_pts, stream=stream, backward=True)
+            first = True
+            for frame in container.decode(stream):
+                pts = frame.pts
+                if first and seek_pts is not None and (pts is None or pts > first_pts):
+                    raise _LateSeek()
+                first = False
+                if first_pts is not None and pts is not None and pts < first_pts:
+                    continue
+                if last_pts is not None and pts is not None and pts > last_pts:
+                    return
+                yield frame.to_ndarray(format="rgb24")
+    except av.FFmpegError as e:
+        raise MediaError(f"{path}: decoding failed ({e})") from None

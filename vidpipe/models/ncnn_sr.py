@@ -1,0 +1,95 @@
+"""Real-ESRGAN through ncnn: CPU by default, a GPU through Vulkan where one exists.
+
+Input must go through ``Mat.from_pixels`` (uint8) then be normalised in ncnn: a Mat
+built straight from a float numpy array gives garbage (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from functools import lru_cache
+
+import numpy as np
+
+from vidpipe.models.registry import ModelSpec, ncnn_files
+
+_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """ncnn prints loader noise (no libvulkan) straight to fd 2; hide it."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+@lru_cache(maxsize=1)
+def vulkan_gpu_count() -> int:
+    if os.environ.get("VIDPIPE_NCNN_VULKAN", "1") == "0":
+        return 0
+    import ncnn
+
+    with _quiet_stderr():
+        try:
+            return int(ncnn.get_gpu_count())
+        except Exception:  # noqa: BLE001 - no Vulkan loader is a normal CPU machine
+            return 0
+
+
+class NcnnUpscaler:
+    """One loaded network. ``forward`` maps HWC uint8 RGB (h, w) to CHW float32 RGB
+    0..1 (unclipped) of (h*scale, w*scale). Safe to call from several threads."""
+
+    backend = "ncnn"
+
+    def __init__(self, spec: ModelSpec, threads: int | None = None, gpu: bool | None = None):
+        import ncnn
+
+        self.spec = spec
+        self.scale = spec.scale
+        self.gpu = vulkan_gpu_count() > 0 if gpu is None else gpu
+        self.device = "vulkan:0" if self.gpu else "cpu"
+        net = ncnn.Net()
+        net.opt.use_vulkan_compute = self.gpu
+        net.opt.num_threads = threads or os.cpu_count() or 1
+        param, weights = ncnn_files(spec)
+        with _quiet_stderr():
+            if net.load_param(str(param)) != 0 or net.load_model(str(weights)) != 0:
+                raise RuntimeError(f"ncnn could not load {param}")
+        self._net = net
+        self._ncnn = ncnn
+
+    def forward(self, hwc: np.ndarray) -> np.ndarray:
+        h, w = hwc.shape[:2]
+        mat = self._ncnn.Mat.from_pixels(np.ascontiguousarray(hwc), self._ncnn.Mat.PixelType.PIXEL_RGB, w, h)
+        mat.substract_mean_normalize([], [1 / 255.0] * 3)
+        ex = self._net.create_extractor()
+        ex.input("data", mat)
+        ret, out = ex.extract("output")
+        if ret != 0:
+            raise RuntimeError(f"ncnn inference failed with code {ret}")
+        return np.array(out)
+
+
+_cache: dict[tuple, NcnnUpscaler] = {}
+
+
+def load(spec: ModelSpec, threads: int | None = None) -> NcnnUpscaler:
+    """A per-process cache of loaded networks."""
+    key = (spec.name, threads)
+    with _lock:
+        if key not in _cache:
+            _cache[key] = NcnnUpscaler(spec, threads)
+        return _cache[key]

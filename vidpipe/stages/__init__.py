@@ -1,0 +1,1 @@
+"""The processing steps; each turns one segment file into another."""

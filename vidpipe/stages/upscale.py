@@ -1,0 +1,128 @@
+"""upscale: Real-ESRGAN on every frame of a segment, then a high-quality resize to
+the exact output size. Segment in (source frames) -> lossless segment out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from vidpipe.errors import ConfigError, MediaError
+from vidpipe.hashing import digest
+from vidpipe.home import work_dir
+from vidpipe.media.frames import chw_float_to_hwc_u8, resize
+from vidpipe.media.pipeline import run_frames
+from vidpipe.media.probe import MediaInfo
+from vidpipe.media.reader import read_frames
+from vidpipe.media.segments import Segment
+from vidpipe.media.writer import LosslessWriter
+from vidpipe.models import ncnn_sr
+from vidpipe.models.registry import DEFAULT_UPSCALE_MODEL, model_fingerprint, upscale_model
+from vidpipe.tiling import tiled_forward
+from vidpipe.version import code_version
+
+Target = Literal["720p", "1080p", "2160p", "none"]
+TARGET_SHORT_SIDE = {"720p": 720, "1080p": 1080, "2160p": 2160}
+#: frames with more input pixels than this are tiled when ``tile`` is 0 (auto)
+AUTO_TILE_PIXELS = 1280 * 720
+AUTO_TILE = 512
+
+
+@dataclass(frozen=True)
+class UpscaleConfig:
+    model: str = DEFAULT_UPSCALE_MODEL
+    target: Target = "1080p"
+    scale: float | None = None  # overrides target when set
+    tile: int = 0  # 0 = auto
+    backend: Literal["auto", "ncnn"] = "auto"
+
+
+def output_size(width: int, height: int, target: str = "1080p", scale: float | None = None) -> tuple[int, int]:
+    """Output frame size: short side = target (aspect kept), or ``scale`` x the input.
+    Never smaller than the input; both sides even (H.264 yuv420p needs that)."""
+    if width <= 0 or height <= 0:
+        raise ConfigError(f"frame size must be positive, got {width}x{height}")
+    if scale is not None:
+        if scale <= 0:
+            raise ConfigError(f"--scale must be > 0, got {scale}")
+        factor = float(scale)
+    elif target == "none":
+        factor = 1.0
+    elif target in TARGET_SHORT_SIDE:
+        factor = max(1.0, TARGET_SHORT_SIDE[target] / min(width, height))
+    else:
+        raise ConfigError(f"unknown target {target!r}; choose 720p, 1080p, 2160p or none")
+
+    def even(x: float) -> int:
+        return max(2, 2 * round(x / 2))
+
+    return even(width * factor), even(height * factor)
+
+
+def needs_model(width: int, height: int, size: tuple[int, int]) -> bool:
+    return size[0] * size[1] > width * height
+
+
+class FrameUpscaler:
+    """HWC uint8 RGB frame in -> HWC uint8 RGB frame of ``size`` out."""
+
+    def __init__(self, cfg: UpscaleConfig, in_size: tuple[int, int], size: tuple[int, int]):
+        self.size = size
+        self.net = ncnn_sr.load(upscale_model(cfg.model)) if needs_model(*in_size, size) else None
+        w, h = in_size
+        self.tile = cfg.tile or (AUTO_TILE if w * h > AUTO_TILE_PIXELS else 0)
+
+    @property
+    def device(self) -> str:
+        return self.net.device if self.net else "none"
+
+    def __call__(self, hwc: np.ndarray) -> np.ndarray:
+        if self.net is not None:
+            hwc = chw_float_to_hwc_u8(tiled_forward(hwc, self.net.forward, self.net.scale, self.tile))
+        return resize(hwc, *self.size)
+
+
+def plan(info: MediaInfo, segment: Segment, cfg: UpscaleConfig) -> tuple[str, Path]:
+    """(cache key, output path) of one segment's upscale: the key covers the source
+    content, the frame range, the settings, the model files and this code."""
+    model = model_fingerprint(upscale_model(cfg.model))
+    code = code_version(__name__, "vidpipe.models.ncnn_sr", "vidpipe.tiling", "vidpipe.media.frames")
+    size = output_size(info.width, info.height, cfg.target, cfg.scale)
+    key = digest("upscale", code, info.sha256, segment.first_frame, segment.n_frames, asdict(cfg), size, model)
+    return key, work_dir() / info.sha256[:16] / "upscale" / f"{segment.name}-{key[:16]}.mkv"
+
+
+def upscale(
+    info: MediaInfo,
+    segment: Segment,
+    cfg: UpscaleConfig,
+    out: Path,
+    on_frame: Callable[[int], None] | None = None,
+) -> Path:
+    """Upscale ``segment`` of ``info``'s video into the lossless file ``out``."""
+    size = output_size(info.width, info.height, cfg.target, cfg.scale)
+    upscaler = FrameUpscaler(cfg, (info.width, info.height), size)
+    with LosslessWriter(out, *size, fps=info.fps) as writer:
+        n = run_frames(read_frames(info.path, info.video_index, segment), upscaler, writer.write, on_frame=on_frame)
+        if n != segment.n_frames:
+            raise MediaError(f"{info.path}: segment {segment.index} gave {n} frames, expected {segment.n_frames}")
+    return out
+
+
+def upscale_image(src: str | Path, dst: str | Path, cfg: UpscaleConfig) -> tuple[int, int]:
+    """The same frame path as video, on one image file. Returns the output size."""
+    bgr = cv2.imread(str(src), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise MediaError(f"{src}: not an image OpenCV can read")
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    h, w = rgb.shape[:2]
+    target = "none" if cfg.scale is None and cfg.target == "none" else cfg.target
+    size = output_size(w, h, target, cfg.scale)
+    out = FrameUpscaler(cfg, (w, h), size)(rgb)
+    if not cv2.imwrite(str(dst), cv2.cvtColor(out, cv2.COLOR_RGB2BGR)):
+        raise MediaError(f"{dst}: could not write the image (unknown extension or unwritable folder)")
+    return size
