@@ -1,8 +1,11 @@
 """Run a network on tiles of a large frame and blend them without seams.
 
 Each tile's core region is widened by ``pad`` pixels of context on every side
-(clipped at the frame border). Neighbouring tiles overlap by ``2 * pad``; in the
-overlap their outputs are cross-faded with linear weights, so no seam shows.
+(clipped at the frame border). The outer half of that context is discarded (the
+network sees an artificial border there); across the inner half and the first
+``pad / 2`` pixels of the core, neighbouring tiles are cross-faded with linear
+weights that sum to one. A network whose reach is under ``pad / 2`` input pixels
+gives exactly the untiled result; Real-ESRGAN's far reach fades out well before.
 """
 
 from __future__ import annotations
@@ -13,12 +16,19 @@ import numpy as np
 
 
 def _ramp(length: int, lead: int, tail: int) -> np.ndarray:
-    """1 inside, rising linearly over ``lead`` samples and falling over ``tail``."""
+    """Weights along one axis of a tile output with ``lead``/``tail`` context pixels:
+    0 over the outer half of the context, then a linear ramp as long as the context."""
     w = np.ones(length, np.float32)
-    if lead:
-        w[:lead] = (np.arange(lead, dtype=np.float32) + 0.5) / lead
-    if tail:
-        w[length - tail :] = ((np.arange(tail, dtype=np.float32) + 0.5) / tail)[::-1]
+    for context, side in ((lead, 1), (tail, -1)):
+        if not context:
+            continue
+        guard = context // 2
+        ramp = (np.arange(context, dtype=np.float32) + 0.5) / context
+        band = np.concatenate([np.zeros(guard, np.float32), ramp])[:length]
+        if side == 1:
+            w[: len(band)] = np.minimum(w[: len(band)], band)
+        else:
+            w[length - len(band) :] = np.minimum(w[length - len(band) :], band[::-1])
     return w
 
 
@@ -34,6 +44,7 @@ def tiled_forward(
     h, w = hwc.shape[:2]
     if tile <= 0 or (h <= tile and w <= tile):
         return forward(hwc)
+    pad = min(pad, tile)
     out = np.zeros((3, h * scale, w * scale), np.float32)
     weight = np.zeros((h * scale, w * scale), np.float32)
     for y0 in range(0, h, tile):
@@ -42,8 +53,8 @@ def tiled_forward(
             ya, xa = max(0, y0 - pad), max(0, x0 - pad)
             yb, xb = min(h, y1 + pad), min(w, x1 + pad)
             res = forward(np.ascontiguousarray(hwc[ya:yb, xa:xb]))
-            wy = _ramp((yb - ya) * scale, 2 * (y0 - ya) * scale, 2 * (yb - y1) * scale)
-            wx = _ramp((xb - xa) * scale, 2 * (x0 - xa) * scale, 2 * (xb - x1) * scale)
+            wy = _ramp((yb - ya) * scale, (y0 - ya) * scale, (yb - y1) * scale)
+            wx = _ramp((xb - xa) * scale, (x0 - xa) * scale, (xb - x1) * scale)
             wt = wy[:, None] * wx[None, :]
             sy, sx = slice(ya * scale, yb * scale), slice(xa * scale, xb * scale)
             out[:, sy, sx] += res * wt

@@ -42,8 +42,9 @@ class UpscaleConfig:
 
 
 def output_size(width: int, height: int, target: str = "1080p", scale: float | None = None) -> tuple[int, int]:
-    """Output frame size: short side = target (aspect kept), or ``scale`` x the input.
-    Never smaller than the input; both sides even (H.264 yuv420p needs that)."""
+    """Output frame size: short side = target, or ``scale`` x the input; the long side
+    follows from the rounded short side, so the aspect is kept within one pixel.
+    Never smaller than the input for a target; both sides even (yuv420p needs it)."""
     if width <= 0 or height <= 0:
         raise ConfigError(f"frame size must be positive, got {width}x{height}")
     if scale is not None:
@@ -60,7 +61,11 @@ def output_size(width: int, height: int, target: str = "1080p", scale: float | N
     def even(x: float) -> int:
         return max(2, 2 * round(x / 2))
 
-    return even(width * factor), even(height * factor)
+    # round the short side, then derive the long side from it: aspect within 1 px
+    short, long = sorted((width, height))
+    short_out = even(short * factor)
+    long_out = even(short_out * long / short)
+    return (long_out, short_out) if width >= height else (short_out, long_out)
 
 
 def needs_model(width: int, height: int, size: tuple[int, int]) -> bool:

@@ -1,0 +1,139 @@
+"""End to end under one Prefect API: enhance-video and enhance-folder on small clips
+with the real model; caching asserted on task-run states."""
+
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+from typer.testing import CliRunner
+
+from conftest import psnr
+from vidpipe.config import JobSpec, VideoJob
+from vidpipe.media.probe import probe
+from vidpipe.media.reader import read_frames
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+SMALL = dict(target="none", scale=2, segment_seconds=0.5, preset="ultrafast")
+
+
+def task_states(flow_state) -> dict[str, str]:
+    """Task-run name -> state name for one flow run, read back from the API."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    flow_run_id = flow_state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        for _ in range(100):
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            if runs and all(r.state is not None and r.state.is_final() for r in runs):
+                break
+            time.sleep(0.2)
+    return {r.name: r.state.name for r in runs}
+
+
+@pytest.fixture
+def dance(clip, tmp_path):
+    src = tmp_path / "in" / "dance.mp4"
+    src.parent.mkdir()
+    src.write_bytes(clip(width=96, height=54, frames=24, fps=24).read_bytes())
+    return src
+
+
+def test_enhance_video_output_cache_and_resume(dance, tmp_path):
+    from flows.enhance_video import enhance_video
+    from vidpipe.stages import upscale as engine
+
+    job = VideoJob(input=str(dance), output_dir=str(tmp_path / "out"), **SMALL)
+    first = enhance_video(job, return_state=True)
+    assert first.is_completed(), first.message
+    out = Path(first.result().path)
+    assert out == tmp_path / "out" / "dance_final.mp4"
+
+    src, got = probe(dance), probe(out)
+    assert (got.width, got.height) == (192, 108)
+    assert got.frame_count == src.frame_count == 24
+    assert abs(got.duration - src.duration) <= src.frame_duration
+    assert len(got.audio) == 1 and abs(got.audio[0].duration - src.audio[0].duration) <= src.frame_duration
+    a = next(read_frames(dance))
+    b = next(read_frames(out))
+    assert psnr(cv2.resize(a, (192, 108), interpolation=cv2.INTER_CUBIC), b) > 25  # same picture, upscaled
+
+    states = task_states(first)
+    assert states["upscale-seg0000"] == states["upscale-seg0001"] == "Completed"
+
+    second = enhance_video(job, return_state=True)
+    states = task_states(second)
+    assert states["upscale-seg0000"] == states["upscale-seg0001"] == "Cached"
+    assert [v for k, v in states.items() if k.startswith("join")] == ["Cached"]
+
+    # a cached segment whose file is gone is recomputed; only that one
+    info = probe(dance)
+    from tasks.split import split
+
+    timeline = split.fn(info, job.segment_seconds)
+    _, seg1 = engine.plan(info, timeline.segments[1], job.spec().upscale_config())
+    seg1.unlink()
+    third = enhance_video(job, return_state=True)
+    states = task_states(third)
+    assert states["upscale-seg0000"] == "Cached" and states["upscale-seg0001"] == "Completed"
+    assert seg1.exists() and probe(out).frame_count == 24
+
+    # a deleted final output is written again
+    out.unlink()
+    fourth = enhance_video(job, return_state=True)
+    assert fourth.is_completed() and out.exists()
+    assert [v for k, v in task_states(fourth).items() if k.startswith("join")] == ["Completed"]
+
+
+def _bad_folder(folder: Path, media, good: Path) -> Path:
+    folder.mkdir(parents=True)
+    friday = media("mdn_friday.mp4").read_bytes()
+    (folder / "a_empty.mp4").write_bytes(b"")
+    (folder / "b_truncated.mp4").write_bytes(friday[: len(friday) // 3])
+    (folder / "c_notes.mp4").write_text("not a video\n")
+    (folder / "d_good clip é.mp4").write_bytes(good.read_bytes())
+    from test_probe import _audio_only
+
+    _audio_only(folder / "e_audio_only.mp4")
+    return folder
+
+
+def test_enhance_folder_reports_bad_files_and_processes_the_rest(tmp_path, media, clip):
+    from flows.enhance_folder import enhance_folder
+
+    folder = _bad_folder(tmp_path / "downloads", media, clip(width=64, height=36, frames=12))
+    out = tmp_path / "final_output"
+    report = enhance_folder(str(folder), str(out), JobSpec(**SMALL))
+    status = {Path(r.input).name: r for r in report.results}
+    assert status["d_good clip é.mp4"].status == "done"
+    for name, cause in [
+        ("a_empty.mp4", "empty file"),
+        ("b_truncated.mp4", "truncated"),
+        ("c_notes.mp4", "not a video"),
+        ("e_audio_only.mp4", "no video stream"),
+    ]:
+        assert status[name].status == "failed" and name in status[name].message and cause in status[name].message
+    assert sorted(p.name for p in out.iterdir()) == ["d_good clip é_final.mp4"]  # nothing partial
+
+    again = enhance_folder(str(folder), str(out), JobSpec(**SMALL))
+    assert {Path(r.input).name: r.status for r in again.results}["d_good clip é.mp4"] == "skipped"
+
+
+def test_cli_run_one_line_per_bad_file_and_exit_code(tmp_path, media, clip, monkeypatch):
+    from vidpipe.cli import app
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "broken.mp4").write_text("not a video")
+    (folder / "ok.mp4").write_bytes(clip(width=64, height=36, frames=12).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    args = ["run", str(folder), "--out", "out", "--target", "none", "--scale", "2", "--preset", "ultrafast"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 1
+    text = r.output  # stdout and stderr together
+    assert "Traceback" not in text
+    failed = [l for l in text.splitlines() if l.startswith("failed")]
+    assert len(failed) == 1 and "broken.mp4" in failed[0] and "not a video" in failed[0]
+    assert (tmp_path / "out" / "ok_final.mp4").exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ok_final.mp4"]

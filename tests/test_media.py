@@ -1,0 +1,131 @@
+"""Decode by segment, the frame loop, and join: frames, timing, rotation, audio."""
+
+import hashlib
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from conftest import psnr
+from vidpipe.errors import MediaError, SyncError
+from vidpipe.media.frames import rotate_upright
+from vidpipe.media.join import EncodeConfig, join, verify
+from vidpipe.media.pipeline import run_frames
+from vidpipe.media.probe import probe, scan_timestamps
+from vidpipe.media.reader import read_frames
+from vidpipe.media.segments import split
+from vidpipe.stages.upscale import UpscaleConfig, upscale
+
+IDENTITY = UpscaleConfig(target="none")  # no model: lossless copy of the segment
+FAST = EncodeConfig(preset="ultrafast")
+
+
+def _hashes(frames):
+    return [hashlib.sha1(f.tobytes()).hexdigest() for f in frames]
+
+
+def _segment_files(info, tmp_path, seconds):
+    ts = scan_timestamps(info.path, info.video_index)
+    segs = split(ts, info.fps, seconds)
+    return [upscale(info, s, IDENTITY, tmp_path / f"{s.name}.mkv") for s in segs], ts, segs
+
+
+@pytest.mark.parametrize("name", ["mdn_friday.mp4", "mdn_flower.webm"])
+def test_segments_decode_exactly_their_frames(media, tmp_path, name):
+    info = probe(media(name))
+    whole = _hashes(read_frames(info.path, info.video_index))
+    ts = scan_timestamps(info.path, info.video_index)
+    segs = split(ts, info.fps, 1.0)
+    assert len(segs) > 3
+    pieces = [h for s in segs for h in _hashes(read_frames(info.path, info.video_index, s))]
+    assert pieces == whole and len(whole) == info.frame_count
+
+
+def test_lossless_intermediate_is_bit_exact(media, tmp_path):
+    info = probe(media("mdn_friday.mp4"))
+    files, _, segs = _segment_files(info, tmp_path, 2.0)
+    decoded = [h for f in files for h in _hashes(read_frames(f))]
+    assert decoded == _hashes(read_frames(info.path, info.video_index))
+
+
+def test_frame_loop_is_ordered_bounded_and_propagates_errors():
+    frames = (np.full((4, 4, 3), i, np.uint8) for i in range(50))
+    seen = []
+    n = run_frames(frames, lambda f: f + 1, lambda f: seen.append(int(f[0, 0, 0])), depth=2)
+    assert n == 50 and seen == list(range(1, 51))
+
+    def broken():
+        yield np.zeros((2, 2, 3), np.uint8)
+        raise MediaError("decoder broke")
+
+    with pytest.raises(MediaError, match="decoder broke"):
+        run_frames(broken(), lambda f: f, lambda f: None)
+    with pytest.raises(ZeroDivisionError):
+        run_frames((np.zeros((2, 2, 3), np.uint8) for _ in range(10)), lambda f: f, lambda f: 1 / 0)
+
+
+def _check_join(info, out, ts):
+    got = probe(out)
+    assert got.frame_count == info.frame_count
+    assert abs(got.duration - info.duration) <= info.frame_duration
+    assert len(got.audio) == len(info.audio)
+    return got
+
+
+def test_join_rotated_phone_clip_comes_out_upright(media, tmp_path):
+    info = probe(media("fate_iphone4_rotated_audiofirst.mov"))
+    files, ts, _ = _segment_files(info, tmp_path, 1.0)
+    out = tmp_path / "out" / "phone_final.mp4"
+    join(files, info, ts, out, FAST)
+    got = _check_join(info, out, ts)
+    assert got.rotation == 0 and (got.width, got.height) == (272, 480)
+    src = next(read_frames(info.path, info.video_index))
+    dst = next(read_frames(out))
+    assert psnr(rotate_upright(src, info.rotation), dst) > 30  # same picture, upright
+    assert psnr(np.ascontiguousarray(np.rot90(rotate_upright(src, info.rotation), 2)), dst) < 20
+    # audio in sync: the audio stream lasts as long as the video, within one frame
+    assert abs(got.audio[0].duration - got.duration) <= 2 * info.frame_duration
+
+
+def test_join_audio_first_and_vorbis_to_aac(media, tmp_path):
+    for name, codec in [("mdn_friday.mp4", "aac"), ("mdn_flower.webm", "aac")]:
+        info = probe(media(name))
+        files, ts, _ = _segment_files(info, tmp_path / name, 2.0)
+        out = tmp_path / f"{name}.mp4"
+        join(files, info, ts, out, FAST)
+        got = _check_join(info, out, ts)
+        assert got.audio[0].codec == codec
+        assert abs(got.audio[0].duration - info.duration) <= 0.1
+
+
+def test_join_keeps_variable_frame_rate_timestamps(clip, tmp_path):
+    src = clip(width=64, height=36, frames=24, vfr=True)
+    info = probe(src)
+    assert info.vfr
+    files, ts, _ = _segment_files(info, tmp_path, 0.3)
+    out = tmp_path / "vfr.mp4"
+    join(files, info, ts, out, FAST)
+    got = probe(out)
+    assert got.vfr
+    src_t = [float(t * Fraction(info.time_base)) for t in ts]
+    out_t = [float(t * Fraction(got.time_base)) for t in scan_timestamps(out, got.video_index)]
+    assert len(out_t) == len(src_t)
+    assert max(abs(a - b) for a, b in zip(src_t, out_t)) < 1e-3
+
+
+def test_join_refuses_a_short_result_and_leaves_no_file(media, tmp_path):
+    info = probe(media("mdn_friday.mp4"))
+    files, ts, _ = _segment_files(info, tmp_path, 2.0)
+    out = tmp_path / "out" / "short.mp4"
+    with pytest.raises(SyncError, match="frames"):
+        join(files[:-1], info, ts, out, FAST)  # a segment missing
+    assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_verify_flags_missing_audio(media, tmp_path, clip):
+    silent = probe(clip(width=64, height=36, frames=12, audio=False))
+    with_audio = probe(clip(width=64, height=36, frames=12, audio=True))
+    assert silent.frame_count == with_audio.frame_count
+    with pytest.raises(SyncError, match="audio"):
+        verify(silent.path, with_audio)

@@ -1,0 +1,111 @@
+"""probe: facts of real clips, and one clear ProbeError line for bad input."""
+
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+
+from vidpipe.errors import ProbeError
+from vidpipe.media.probe import probe
+
+
+def test_rotated_phone_clip_with_audio_first(media):
+    info = probe(media("fate_iphone4_rotated_audiofirst.mov"))
+    assert (info.width, info.height, info.rotation) == (480, 272, 270)
+    assert info.display_size == (272, 480)
+    assert info.video_index == 1 and info.audio[0].index == 0
+    # the header says 106 frames; one trailing packet decodes to nothing
+    assert (info.header_frame_count, info.frame_count) == (106, 105)
+
+
+def test_audio_first_stream_order(media):
+    info = probe(media("mdn_friday.mp4"))
+    assert info.video_index == 1 and [a.codec for a in info.audio] == ["aac"]
+    assert info.frame_count == 185 and info.fps == 30 and not info.vfr
+
+
+def test_webm_without_header_frame_count_is_counted(media):
+    info = probe(media("mdn_flower.webm"))
+    assert info.header_frame_count == 0 and info.frame_count == 150
+    assert info.codec == "vp8" and info.audio[0].codec == "vorbis"
+    assert abs(info.fps - 30000 / 1001) < 1e-3 and not info.vfr
+
+
+def test_alpha_is_detected(media):
+    assert probe(media("fate_vp8_video_with_alpha.webm")).has_alpha
+
+
+def test_variable_frame_rate_is_detected(clip):
+    assert probe(clip(width=64, height=36, frames=12, vfr=True)).vfr
+    assert not probe(clip(width=64, height=36, frames=12)).vfr
+
+
+def _audio_only(path):
+    with av.open(str(path), "w") as out:
+        a = out.add_stream("aac", rate=44100)
+        a.layout = "mono"
+        for i in range(10):
+            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            f.sample_rate, f.pts = 44100, i * 1024
+            out.mux(a.encode(f))
+        out.mux(a.encode(None))
+    return path
+
+
+def _bad_inputs(tmp_path, media):
+    friday = media("mdn_friday.mp4").read_bytes()
+    bg = media("paddleseg_humanseg_background.jpg").read_bytes()
+    files = {
+        "empty.mp4": b"",
+        "truncated.mp4": friday[: len(friday) // 3],
+        "random.mp4": np.random.default_rng(1).bytes(40000),
+        "notes.mp4": b"this is a text file, not a video\n" * 20,
+        "still.mp4": bg,
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    _audio_only(tmp_path / "audio_only.mp4")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "name,cause",
+    [
+        ("empty.mp4", "empty file"),
+        ("truncated.mp4", "truncated"),
+        ("random.mp4", "not a video"),
+        ("notes.mp4", "not a video"),
+        ("still.mp4", "still image"),
+        ("audio_only.mp4", "no video stream"),
+        ("missing.mp4", "not found"),
+    ],
+)
+def test_bad_input_is_one_clear_probe_error(tmp_path, media, name, cause):
+    folder = _bad_inputs(tmp_path, media)
+    with pytest.raises(ProbeError) as e:
+        probe(folder / name)
+    message = str(e.value)
+    assert name in message and cause in message and "\n" not in message
+    assert isinstance(e.value, ValueError)  # ProbeError is also a ValueError
+
+
+def test_cli_probe_bad_file_prints_one_line_no_traceback(tmp_path):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    r = subprocess.run([sys.executable, "-m", "vidpipe", "probe", str(bad)], capture_output=True, text=True)
+    assert r.returncode == 1
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "notes.mp4" in lines[0] and "Traceback" not in r.stderr
+
+
+def test_cli_probe_json(media):
+    import json
+
+    r = subprocess.run(
+        [sys.executable, "-m", "vidpipe", "probe", "--json", str(media("mdn_friday.mp4"))], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["frame_count"] == 185 and d["audio"][0]["codec"] == "aac"
