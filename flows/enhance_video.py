@@ -11,11 +11,13 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.join import join
 from tasks.probe import probe
+from tasks.restore_faces import restore_faces
 from tasks.split import split
 from tasks.upscale import upscale
 from vidpipe.config import VideoJob
 from vidpipe.jobs import job_tag
 from vidpipe.media.join import JoinReport
+from vidpipe.stages.upscale import describe
 
 
 def _run_name() -> str:
@@ -31,8 +33,8 @@ def segment_workers() -> int:
 
 @flow(name="enhance-video", flow_run_name=_run_name, task_runner=ThreadPoolTaskRunner(max_workers=segment_workers()))
 def enhance_video(job: VideoJob) -> JoinReport:
-    """Upscale one video with Real-ESRGAN and write ``<output_dir>/<name>_final.mp4``
-    with the original audio."""
+    """Upscale one video with Real-ESRGAN (and optionally restore faces with GFPGAN);
+    write ``<output_dir>/<name>_final.mp4`` with the original audio."""
     log = get_run_logger()
     spec = job.spec()
     info = probe(job.input)
@@ -43,7 +45,13 @@ def enhance_video(job: VideoJob) -> JoinReport:
     )
     timeline = split(info, spec.segment_seconds)
     cfg = spec.upscale_config()
-    segments = [f.result() for f in [upscale.submit(info, seg, cfg) for seg in timeline.segments]]
+    log.info("upscale: %s", describe(cfg))
+    steps = [upscale.submit(info, seg, cfg) for seg in timeline.segments]
+    faces = spec.restore_faces_config()
+    if faces is not None:
+        log.info("restore_faces: %s, fidelity %.2f", faces.model, faces.fidelity)
+        steps = [restore_faces.submit(info, seg, up, faces) for seg, up in zip(timeline.segments, steps)]
+    segments = [f.result() for f in steps]
     tag = job_tag(info.sha256, spec.model_dump())
     report = join(info, segments, timeline, str(job.output_path()), spec.encode_config(), tag)
     log.info("wrote %s (%d frames, %.2f s)", report.path, report.frames, report.duration)

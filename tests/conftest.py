@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 _TMP = Path(tempfile.mkdtemp(prefix="vidpipe-test-"))
+_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights"
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.update(
     {
@@ -21,6 +22,9 @@ os.environ.update(
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_TO_API_ENABLED": "false",
         "DO_NOT_TRACK": "1",
+        # tests look in ../shared/weights first, then the user's own folders
+        "VIDPIPE_MODELS_DIR": os.pathsep.join(p for p in (str(_WEIGHTS), os.environ.get("VIDPIPE_MODELS_DIR", "")) if p),
+        "XDG_CACHE_HOME": str(_TMP / "cache"),  # never download into the user's cache
     }
 )
 
@@ -45,6 +49,29 @@ def _require(path: Path) -> Path:
 def media():
     """``media(name)`` -> path of a real clip in ../shared/media."""
     return lambda name: _require(SHARED / "media" / name)
+
+
+@pytest.fixture(scope="session")
+def weights():
+    """``weights(file)`` -> path of a real weight file in ../shared/weights."""
+    return lambda name: _require(SHARED / "weights" / name)
+
+
+@pytest.fixture(scope="session")
+def random_gfpgan(tmp_path_factory):
+    """A GFPGAN (v1 clean) network of the real architecture with random weights,
+    saved as a .pth, so the loading path is the real one."""
+    import torch
+    from spandrel.architectures.GFPGAN import GFPGAN
+
+    torch.manual_seed(0)
+    net = GFPGAN(
+        out_size=512, num_style_feat=512, channel_multiplier=2, decoder_load_path=None, fix_decoder=False,
+        num_mlp=8, input_is_latent=True, different_w=True, narrow=1, sft_half=True,
+    )
+    path = tmp_path_factory.mktemp("gfpgan") / "gfpgan_random.pth"
+    torch.save({"params_ema": net.state_dict()}, path)
+    return path
 
 
 @pytest.fixture(scope="session")

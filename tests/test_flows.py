@@ -137,3 +137,17 @@ def test_cli_run_one_line_per_bad_file_and_exit_code(tmp_path, media, clip, monk
     assert len(failed) == 1 and "broken.mp4" in failed[0] and "not a video" in failed[0]
     assert (tmp_path / "out" / "ok_final.mp4").exists()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ok_final.mp4"]
+
+
+def test_turning_face_restore_on_reuses_cached_upscale(dance, tmp_path, random_gfpgan):
+    from flows.enhance_video import enhance_video
+
+    plain = VideoJob(input=str(dance), output_dir=str(tmp_path / "out"), **SMALL)
+    assert enhance_video(plain, return_state=True).is_completed()
+    faces = plain.model_copy(update={"face_restore": True, "face_model": str(random_gfpgan)})
+    state = enhance_video(faces, return_state=True)
+    assert state.is_completed(), state.message
+    states = task_states(state)
+    assert states["upscale-seg0000"] == states["upscale-seg0001"] == "Cached"
+    assert states["restore_faces-seg0000"] == states["restore_faces-seg0001"] == "Completed"
+    assert probe(tmp_path / "out" / "dance_final.mp4").frame_count == 24

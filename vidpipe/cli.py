@@ -62,7 +62,11 @@ def run(
     out: Path = typer.Option(Path("final_output"), "--out", "-o", help="Output folder."),
     target: str = typer.Option("1080p", help="Output short side: 720p, 1080p, 2160p or none."),
     scale: Optional[float] = typer.Option(None, help="Scale factor instead of --target (e.g. 2)."),
-    upscale_model: str = typer.Option("realesr-animevideov3", help="Real-ESRGAN model (see docs)."),
+    upscale_model: str = typer.Option("realesr-animevideov3", help="Real-ESRGAN model name or .pth path."),
+    backend: str = typer.Option("auto", help="auto, torch or ncnn."),
+    face_restore: bool = typer.Option(False, "--face-restore", help="Restore faces with GFPGAN after upscaling."),
+    face_fidelity: float = typer.Option(0.0, help="0 = fully restored faces ... 1 = original faces."),
+    face_model: str = typer.Option("GFPGANv1.4", help="GFPGAN model name or .pth path."),
     segment_seconds: float = typer.Option(4.0, help="Segment length in seconds (unit of caching and retry)."),
     tile: int = typer.Option(0, help="Tile size in input pixels; 0 = automatic."),
     crf: int = typer.Option(18, help="H.264 quality (lower = better, larger)."),
@@ -77,7 +81,8 @@ def run(
     try:
         spec = JobSpec(
             target=target, scale=scale, upscale_model=upscale_model, segment_seconds=segment_seconds,
-            tile=tile, crf=crf, preset=preset,
+            tile=tile, crf=crf, preset=preset, backend=backend, face_restore=face_restore,
+            face_fidelity=face_fidelity, face_model=face_model,
         )
     except ValidationError as e:
         fail("; ".join(f"--{'-'.join(str(p) for p in x['loc']).replace('_', '-')}: {x['msg']}" for x in e.errors()))
@@ -151,15 +156,65 @@ def probe_cmd(file: Path, as_json: bool = typer.Option(False, "--json", help="Pr
 def upscale_image_cmd(
     src: Path = typer.Argument(..., help="Input image."),
     dst: Path = typer.Argument(..., help="Output image (.png, .jpg, ...)."),
-    model: str = typer.Option("realesr-animevideov3", help="Real-ESRGAN model."),
+    model: str = typer.Option("realesr-animevideov3", help="Real-ESRGAN model name or .pth path."),
     scale: float = typer.Option(4.0, help="Output scale factor."),
     tile: int = typer.Option(0, help="Tile size in input pixels; 0 = automatic."),
+    backend: str = typer.Option("auto", help="auto, torch or ncnn."),
 ) -> None:
     """Upscale one image with the same code path as video."""
-    from vidpipe.stages.upscale import UpscaleConfig, upscale_image
+    from vidpipe.stages.upscale import UpscaleConfig, describe, upscale_image
 
-    w, h = upscale_image(src, dst, UpscaleConfig(model=model, target="none", scale=scale, tile=tile))
-    err.print(f"wrote {dst} ({w}x{h})")
+    if backend not in ("auto", "torch", "ncnn"):
+        fail(f"--backend must be auto, torch or ncnn, got {backend!r}")
+    cfg = UpscaleConfig(model=model, target="none", scale=scale, tile=tile, backend=backend)  # type: ignore[arg-type]
+    w, h = upscale_image(src, dst, cfg)
+    err.print(f"wrote {dst} ({w}x{h}) with {describe(cfg)}")
+
+
+models_app = typer.Typer(help="List, download and verify model files.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Every known model: task, backends, size, installed or not, and where."""
+    from vidpipe.doctor import model_rows
+
+    for r in model_rows():
+        size = f"{r['size_mb']:.1f} MB" if r["size_mb"] else "-"
+        state = "installed" if r["installed"] else "missing"
+        print(f"{r['name']:28} {r['task']:14} {r['backends']:11} {size:>9}  {state:9} {r['where']}")
+
+
+@models_app.command("download")
+def models_download(names: list[str] = typer.Argument(..., help="Model names (see: vidpipe models list).")) -> None:
+    """Fetch model files into ~/.cache/vidpipe/models (resumes, checks sha256)."""
+    from vidpipe.doctor import download
+
+    for path in download(names):
+        err.print(f"ok {path}")
+
+
+@models_app.command("verify")
+def models_verify() -> None:
+    """Check the sha256 of every model file that is present."""
+    from vidpipe.doctor import verify_all
+
+    bad = 0
+    for name, result in verify_all():
+        print(f"{name:28} {result}")
+        bad += not (result.startswith("ok") or result == "missing")
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command()
+def doctor() -> None:
+    """What this machine can do: GPU, backends, models, encoders, Prefect API."""
+    from vidpipe.doctor import report
+
+    for label, finding in report():
+        print(f"{label:34} {finding}")
 
 
 def entry() -> None:

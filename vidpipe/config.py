@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vidpipe.media.join import EncodeConfig
 from vidpipe.models.registry import DEFAULT_UPSCALE_MODEL, UPSCALE_MODELS
+from vidpipe.stages.restore_faces import RestoreFacesConfig
 from vidpipe.stages.upscale import UpscaleConfig
 
 
@@ -24,7 +25,17 @@ class JobSpec(BaseModel):
     scale: float | None = Field(
         None, title="Scale", gt=1.0, le=8.0, description="Scale factor instead of a target size (e.g. 2)"
     )
-    upscale_model: str = Field(DEFAULT_UPSCALE_MODEL, title="Upscale model", description="Real-ESRGAN model name")
+    upscale_model: str = Field(
+        DEFAULT_UPSCALE_MODEL, title="Upscale model", description="Real-ESRGAN model name, or a .pth file path"
+    )
+    backend: Literal["auto", "torch", "ncnn"] = Field(
+        "auto", title="Backend", description="auto: torch on a CUDA GPU, else ncnn, else torch on the CPU"
+    )
+    face_restore: bool = Field(False, title="Restore faces", description="GFPGAN on every face after upscaling")
+    face_model: str = Field("GFPGANv1.4", title="Face model", description="GFPGAN model name or .pth path")
+    face_fidelity: float = Field(
+        0.0, title="Face fidelity", ge=0.0, le=1.0, description="0 = fully restored faces, 1 = the original faces"
+    )
     tile: int = Field(0, title="Tile size", ge=0, le=4096, description="Input tile size in pixels; 0 = automatic")
     segment_seconds: float = Field(
         4.0, title="Segment length (s)", gt=0.0, le=600.0, description="Length of the cached, retryable units of work"
@@ -38,12 +49,19 @@ class JobSpec(BaseModel):
     @field_validator("upscale_model")
     @classmethod
     def _known_model(cls, v: str) -> str:
-        if v not in UPSCALE_MODELS:
+        if v not in UPSCALE_MODELS and not v.endswith((".pth", ".safetensors")):
             raise ValueError(f"unknown upscale model {v!r}; known: {', '.join(UPSCALE_MODELS)}")
         return v
 
     def upscale_config(self) -> UpscaleConfig:
-        return UpscaleConfig(model=self.upscale_model, target=self.target, scale=self.scale, tile=self.tile)
+        return UpscaleConfig(
+            model=self.upscale_model, target=self.target, scale=self.scale, tile=self.tile, backend=self.backend
+        )
+
+    def restore_faces_config(self) -> RestoreFacesConfig | None:
+        if not self.face_restore:
+            return None
+        return RestoreFacesConfig(model=self.face_model, fidelity=self.face_fidelity)
 
     def encode_config(self) -> EncodeConfig:
         return EncodeConfig(codec=self.codec, crf=self.crf, preset=self.preset)

@@ -33,3 +33,9 @@ class ModelNotAvailable(VidpipeError, FileNotFoundError):
 
 class OutputError(VidpipeError, OSError):
     """The output folder cannot be written."""
+
+
+class OutOfMemory(VidpipeError, MemoryError):
+    """A backend ran out of (GPU) memory on one forward pass; retry with smaller tiles."""
+
+    transient = True

