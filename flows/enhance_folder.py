@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger
 from flows.enhance_video import enhance_video
 from vidpipe.config import JobSpec, VideoJob
 from vidpipe.jobs import clean_partials, find_videos, is_current
+from vidpipe.stages.upscale import describe
 
 
 @dataclass
@@ -23,6 +24,7 @@ class FileResult:
     output: str = ""
     message: str = ""
     seconds: float = 0.0
+    engine: str = ""  # model, backend and device used
 
 
 @dataclass
@@ -59,7 +61,8 @@ def enhance_folder(
         seconds = time.monotonic() - started
         if state.is_completed():
             out = state.result()
-            report.results.append(FileResult(str(src), "done", out.path, seconds=seconds))
+            engine = describe(settings.upscale_config()) + (" + GFPGAN" if settings.face_restore else "")
+            report.results.append(FileResult(str(src), "done", out.path, seconds=seconds, engine=engine))
         else:
             error = state.result(raise_on_failure=False)
             message = str(error) if isinstance(error, BaseException) else (state.message or "failed")

@@ -55,6 +55,17 @@ def test_frame_loop_is_ordered_bounded_and_propagates_errors():
     n = run_frames(frames, lambda f: f + 1, lambda f: seen.append(int(f[0, 0, 0])), depth=2)
     assert n == 50 and seen == list(range(1, 51))
 
+    seen.clear()
+    sizes = []
+
+    def batched(items):
+        sizes.append(len(items))
+        return [f + 2 for f in items]
+
+    frames = (np.full((4, 4, 3), i, np.uint8) for i in range(50))
+    assert run_frames(frames, batched, lambda f: seen.append(int(f[0, 0, 0])), batch=4) == 50
+    assert seen == list(range(2, 52)) and max(sizes) <= 4 and sum(sizes) == 50
+
     def broken():
         yield np.zeros((2, 2, 3), np.uint8)
         raise MediaError("decoder broke")

@@ -117,6 +117,14 @@ def test_download_resumes_and_checks_sha256(http_file, tmp_path):
     assert not (tmp_path / "b.pth").exists() and not (tmp_path / "b.pth.part").exists()
 
 
+def test_batched_frames_equal_single_frames(photo, torch_net):
+    up = FrameUpscaler(UpscaleConfig(target="none", scale=2, backend="torch"), (160, 120), (320, 240))
+    frames = [photo, np.ascontiguousarray(photo[::-1]), np.ascontiguousarray(photo[:, ::-1])]
+    batched = up.many(frames)
+    for single, b in zip(frames, batched):
+        assert psnr(up(single), b) > 50
+
+
 def test_backend_choice_without_a_gpu():
     assert resolve_backend(UpscaleConfig(model="realesr-animevideov3")) == "ncnn"  # CPU: ncnn when it exists
     assert resolve_backend(UpscaleConfig(model="realesr-general-x4v3")) == "torch"  # no ncnn version

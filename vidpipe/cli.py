@@ -107,7 +107,7 @@ def run(
         progress.set_reporter(None)
     for r in report.results:
         if r.status == "done":
-            err.print(f"[green]done[/]    {r.input} -> {r.output} ({r.seconds:.1f} s)", highlight=False)
+            err.print(f"[green]done[/]    {r.input} -> {r.output} ({r.seconds:.1f} s, {r.engine})", highlight=False)
         elif r.status == "skipped":
             err.print(f"[blue]skipped[/] {r.input}: {r.output} is up to date", highlight=False)
         else:

@@ -28,13 +28,17 @@ def run_frames(
     *,
     depth: int = 4,
     on_frame: Callable[[int], None] | None = None,
+    batch: int = 1,
 ) -> int:
     """Feed every frame through ``process`` into ``sink``; returns the frame count.
 
     ``frames`` is consumed on a reader thread and ``sink`` runs on a writer thread;
     at most ``depth`` frames wait in each queue. The first error on any thread
-    stops the others and is re-raised here.
+    stops the others and is re-raised here. With ``batch > 1``, ``process`` takes
+    and returns a list of up to ``batch`` frames (whatever is ready; never waits
+    to fill a batch), for GPUs that like several frames per call.
     """
+    depth = max(depth, batch)
     inbox: queue.Queue = queue.Queue(maxsize=depth)
     outbox: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -81,14 +85,29 @@ def run_frames(
     writer.start()
     count = 0
     try:
-        while (item := get(inbox)) is not _DONE:
-            if isinstance(item, _Failure):
-                raise item.exc
-            if not put(outbox, process(item)):
-                break
-            count += 1
-            if on_frame:
-                on_frame(count)
+        finished = False
+        while not finished and (item := get(inbox)) is not _DONE:
+            items = [item]
+            while len(items) < batch:
+                try:
+                    more = inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _DONE:
+                    finished = True
+                    break
+                items.append(more)
+            for i in items:
+                if isinstance(i, _Failure):
+                    raise i.exc
+            results = process(items) if batch > 1 else [process(items[0])]
+            for result in results:
+                if not put(outbox, result):
+                    finished = True
+                    break
+                count += 1
+                if on_frame:
+                    on_frame(count)
         put(outbox, _DONE)
     except BaseException:
         stop.set()

@@ -129,10 +129,26 @@ class FrameUpscaler:
     def device(self) -> str:
         return self.net.device if self.net else "none"
 
+    @property
+    def batch(self) -> int:
+        """Frames per call: a few on a CUDA GPU when whole frames fit, else 1."""
+        on_cuda = self.net is not None and str(getattr(self.net, "device", "")).startswith("cuda")
+        return 4 if on_cuda and not self.tile and hasattr(self.net, "forward_batch") else 1
+
     def __call__(self, hwc: np.ndarray) -> np.ndarray:
         if self.net is not None:
             hwc = chw_float_to_hwc_u8(self._forward(hwc))
         return resize(hwc, *self.size)
+
+    def many(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """Several frames in one backend call (falls back to one at a time)."""
+        if self.net is None or len(frames) == 1 or self.tile or not hasattr(self.net, "forward_batch"):
+            return [self(f) for f in frames]
+        try:
+            outs = self.net.forward_batch(frames)
+        except OutOfMemory:
+            return [self(f) for f in frames]  # per frame, with the tile back-off
+        return [resize(chw_float_to_hwc_u8(o), *self.size) for o in outs]
 
     def _forward(self, hwc: np.ndarray) -> np.ndarray:
         """Out of memory: halve the tile and retry the same frame (never drop it)."""
@@ -168,7 +184,10 @@ def upscale(
     size = output_size(info.width, info.height, cfg.target, cfg.scale)
     upscaler = FrameUpscaler(cfg, (info.width, info.height), size)
     with LosslessWriter(out, *size, fps=info.fps) as writer:
-        n = run_frames(read_frames(info.path, info.video_index, segment), upscaler, writer.write, on_frame=on_frame)
+        batch = upscaler.batch
+        process = upscaler.many if batch > 1 else upscaler
+        frames = read_frames(info.path, info.video_index, segment)
+        n = run_frames(frames, process, writer.write, on_frame=on_frame, batch=batch)
         if n != segment.n_frames:
             raise MediaError(f"{info.path}: segment {segment.index} gave {n} frames, expected {segment.n_frames}")
     return out
