@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger
 from flows.enhance_video import enhance_video
 from vidpipe.config import JobSpec, VideoJob
 from vidpipe.jobs import clean_partials, find_videos, is_current
+from vidpipe.media import background
 from vidpipe.stages.upscale import describe
 
 
@@ -45,6 +46,8 @@ def enhance_folder(
 ) -> FolderReport:
     """Enhance every video in ``input_dir`` (or the given ``files``/folders) into ``output_dir``."""
     log = get_run_logger()
+    if settings.background != "none":
+        background.check(settings.background)  # one clear error before any video starts
     clean_partials(output_dir)
     report = FolderReport()
     videos = find_videos(files or [input_dir])

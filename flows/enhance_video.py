@@ -9,13 +9,17 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks.join import join
+from tasks.composite import composite
+from tasks.join import join, join_alpha
+from tasks.matte import matte
 from tasks.probe import probe
 from tasks.restore_faces import restore_faces
 from tasks.split import split
 from tasks.upscale import upscale
 from vidpipe.config import VideoJob
 from vidpipe.jobs import job_tag
+from vidpipe.media import background
+from vidpipe.media.alpha import alpha_path
 from vidpipe.media.join import JoinReport
 from vidpipe.stages.upscale import describe
 
@@ -37,6 +41,8 @@ def enhance_video(job: VideoJob) -> JoinReport:
     write ``<output_dir>/<name>_final.mp4`` with the original audio."""
     log = get_run_logger()
     spec = job.spec()
+    if spec.background != "none":
+        background.check(spec.background)  # a bad background fails before any model runs
     info = probe(job.input)
     log.info(
         "%s: %dx%d %s, %d frames, %.2f s, %.3f fps%s, rotation %d, audio streams %d",
@@ -51,8 +57,24 @@ def enhance_video(job: VideoJob) -> JoinReport:
     if faces is not None:
         log.info("restore_faces: %s, fidelity %.2f", faces.model, faces.fidelity)
         steps = [restore_faces.submit(info, seg, up, faces) for seg, up in zip(timeline.segments, steps)]
+    if spec.mattes:
+        mattes, prev, prev_up = [], None, None
+        for seg, up in zip(timeline.segments, steps):  # in order: each starts from the last one's state
+            prev = matte.submit(info, seg, up, spec.matte_config(), prev, prev_up)
+            mattes.append(prev)
+            prev_up = up
+        if spec.background != "none":
+            log.info("composite: background %s", spec.background)
+            steps = [
+                composite.submit(info, seg, up, m, spec.composite_config(), timeline)
+                for seg, up, m in zip(timeline.segments, steps, mattes)
+            ]
     segments = [f.result() for f in steps]
     tag = job_tag(info.sha256, spec.model_dump())
     report = join(info, segments, timeline, str(job.output_path()), spec.encode_config(), tag)
     log.info("wrote %s (%d frames, %.2f s)", report.path, report.frames, report.duration)
+    if spec.alpha_output != "none":
+        out = alpha_path(job.output_path(), spec.alpha_output)
+        extra = join_alpha(info, [m.result() for m in mattes], timeline, str(out), spec.alpha_output, tag)
+        log.info("wrote %s (%s with alpha)", extra.path, spec.alpha_output)
     return report

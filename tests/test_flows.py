@@ -151,3 +151,38 @@ def test_turning_face_restore_on_reuses_cached_upscale(dance, tmp_path, random_g
     assert states["upscale-seg0000"] == states["upscale-seg0001"] == "Cached"
     assert states["restore_faces-seg0000"] == states["restore_faces-seg0001"] == "Completed"
     assert probe(tmp_path / "out" / "dance_final.mp4").frame_count == 24
+
+
+def test_changing_background_reruns_only_composite(dance, tmp_path, weights):
+    from flows.enhance_video import enhance_video
+
+    weights("rvm_mobilenetv3_fp32.onnx")
+    red = VideoJob(input=str(dance), output_dir=str(tmp_path / "out"), background="#FF0000", **SMALL)
+    first = enhance_video(red, return_state=True)
+    assert first.is_completed(), first.message
+    blue = red.model_copy(update={"background": "#0000FF", "alpha_output": "png"})
+    second = enhance_video(blue, return_state=True)
+    assert second.is_completed(), second.message
+    states = task_states(second)
+    for seg in ("seg0000", "seg0001"):
+        assert states[f"upscale-{seg}"] == states[f"matte-{seg}"] == "Cached"
+        assert states[f"composite-{seg}"] == "Completed"
+    assert [v for k, v in states.items() if k.startswith("join-")] == ["Completed"]
+    assert len(list((tmp_path / "out" / "dance_final_alpha").glob("*.png"))) == 24
+    assert probe(tmp_path / "out" / "dance_final.mp4").frame_count == 24
+
+
+def test_cli_bad_background_fails_before_anything_runs(tmp_path, clip):
+    import subprocess
+    import sys
+
+    video = clip(width=64, height=36, frames=12)
+    started = time.monotonic()
+    r = subprocess.run(
+        [sys.executable, "-m", "vidpipe", "run", str(video), "--out", str(tmp_path / "o"), "--background", "nope.png"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "background nope.png: file not found" in lines[0]
+    assert not (tmp_path / "o").exists() and time.monotonic() - started < 30

@@ -67,6 +67,8 @@ def run(
     face_restore: bool = typer.Option(False, "--face-restore", help="Restore faces with GFPGAN after upscaling."),
     face_fidelity: float = typer.Option(0.0, help="0 = fully restored faces ... 1 = original faces."),
     face_model: str = typer.Option("GFPGANv1.4", help="GFPGAN model name or .pth path."),
+    background: str = typer.Option("none", help="none, blur, #RRGGBB, or an image/video (or a name in backgrounds/)."),
+    alpha_output: str = typer.Option("none", help="Also write the cut-out person: prores, webm, png or none."),
     segment_seconds: float = typer.Option(4.0, help="Segment length in seconds (unit of caching and retry)."),
     tile: int = typer.Option(0, help="Tile size in input pixels; 0 = automatic."),
     crf: int = typer.Option(18, help="H.264 quality (lower = better, larger)."),
@@ -82,10 +84,17 @@ def run(
         spec = JobSpec(
             target=target, scale=scale, upscale_model=upscale_model, segment_seconds=segment_seconds,
             tile=tile, crf=crf, preset=preset, backend=backend, face_restore=face_restore,
-            face_fidelity=face_fidelity, face_model=face_model,
+            face_fidelity=face_fidelity, face_model=face_model, background=background, alpha_output=alpha_output,
         )
     except ValidationError as e:
         fail("; ".join(f"--{'-'.join(str(p) for p in x['loc']).replace('_', '-')}: {x['msg']}" for x in e.errors()))
+    if spec.background != "none":
+        from vidpipe.media.background import check
+
+        try:
+            check(spec.background)  # before any model loads or Prefect starts
+        except VidpipeError as e:
+            fail(str(e))
     paths = [str(p) for p in inputs] if inputs else ["downloads"]
     if not inputs and sample:
         _ensure_sample(Path("downloads"))

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vidpipe.media.join import EncodeConfig
 from vidpipe.models.registry import DEFAULT_UPSCALE_MODEL, UPSCALE_MODELS
+from vidpipe.stages.composite import CompositeConfig
+from vidpipe.stages.matte import MatteConfig
 from vidpipe.stages.restore_faces import RestoreFacesConfig
 from vidpipe.stages.upscale import UpscaleConfig
 
@@ -37,6 +39,14 @@ class JobSpec(BaseModel):
         0.0, title="Face fidelity", ge=0.0, le=1.0, description="0 = fully restored faces, 1 = the original faces"
     )
     tile: int = Field(0, title="Tile size", ge=0, le=4096, description="Input tile size in pixels; 0 = automatic")
+    background: str = Field(
+        "none",
+        title="Background",
+        description="none (keep the original), blur, a colour #RRGGBB, or an image/video file (or a name in backgrounds/)",
+    )
+    alpha_output: Literal["none", "prores", "webm", "png"] = Field(
+        "none", title="Alpha output", description="Also write the cut-out person with alpha (ProRes 4444, VP9 WebM or PNGs)"
+    )
     segment_seconds: float = Field(
         4.0, title="Segment length (s)", gt=0.0, le=600.0, description="Length of the cached, retryable units of work"
     )
@@ -57,6 +67,16 @@ class JobSpec(BaseModel):
         return UpscaleConfig(
             model=self.upscale_model, target=self.target, scale=self.scale, tile=self.tile, backend=self.backend
         )
+
+    @property
+    def mattes(self) -> bool:
+        return self.background != "none" or self.alpha_output != "none"
+
+    def matte_config(self) -> MatteConfig | None:
+        return MatteConfig() if self.mattes else None
+
+    def composite_config(self) -> CompositeConfig | None:
+        return CompositeConfig(self.background) if self.background != "none" else None
 
     def restore_faces_config(self) -> RestoreFacesConfig | None:
         if not self.face_restore:

@@ -21,18 +21,40 @@ from vidpipe.media.probe import MediaInfo, probe
 from vidpipe.media.reader import read_frames
 from vidpipe.media.writer import partial_name
 
-#: audio codecs the MP4 muxer takes as they are; anything else becomes AAC
-MP4_AUDIO_COPY = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
+#: per container: audio codecs taken as they are, and what anything else becomes
+AUDIO_POLICY = {
+    "mp4": ({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}, "aac"),
+    "mov": ({"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le"}, "aac"),
+    "webm": ({"opus", "vorbis"}, "libopus"),
+}
 
 
 @dataclass(frozen=True)
 class EncodeConfig:
-    """How the delivery file is encoded (seed default: H.264 CRF 18)."""
+    """How a delivery file is encoded (seed default: H.264 CRF 18 in MP4)."""
 
     codec: str = "libx264"
     crf: int = 18
     preset: str = "medium"
     pix_fmt: str = "yuv420p"
+    container: str = "mp4"
+    alpha: bool = False  # frames are RGBA (fgr + matte)
+
+    def options(self) -> dict[str, str]:
+        if self.codec in ("libx264", "libx265"):
+            return {"crf": str(self.crf), "preset": self.preset}
+        if self.codec == "prores_ks":
+            return {"profile": "4", "vendor": "apl0"}  # ProRes 4444 (with alpha)
+        if self.codec == "libvpx-vp9":
+            return {"crf": str(self.crf), "b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"}
+        return {}
+
+
+#: the editor-friendly outputs with alpha (``--alpha-output``)
+ALPHA_FORMATS = {
+    "prores": (EncodeConfig("prores_ks", pix_fmt="yuva444p10le", container="mov", alpha=True), ".mov"),
+    "webm": (EncodeConfig("libvpx-vp9", crf=15, pix_fmt="yuva420p", container="webm", alpha=True), ".webm"),
+}
 
 
 @dataclass(frozen=True)
@@ -75,54 +97,60 @@ def join(
     return JoinReport(str(out), report.frames, report.duration, report.audio_streams, out.stat().st_size)
 
 
-def _frames(files: Sequence[str | Path]) -> Iterator[np.ndarray]:
+def _frames(files: Sequence[str | Path], fmt: str = "rgb24") -> Iterator[np.ndarray]:
     for f in files:
-        yield from read_frames(f)
+        yield from read_frames(f, fmt=fmt)
 
 
 def _encode(files, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, tag: str, on_frame) -> None:
     tb = Fraction(info.time_base)
+    fmt = "rgba" if enc.alpha else "rgb24"
+    options = {"movflags": "+faststart"} if enc.container in ("mp4", "mov") else {}
     with av.open(info.path, metadata_errors="ignore") as src, av.open(
-        str(tmp), "w", format="mp4", options={"movflags": "+faststart"}
+        str(tmp), "w", format=enc.container, options=options
     ) as dst:
         if tag:
             dst.metadata["comment"] = tag
-        first = next(iter(read_frames(files[0]))) if files else None
+        first = next(iter(read_frames(files[0], fmt=fmt))) if files else None
         if first is None:
             raise MediaError(f"{info.path}: nothing to join")
         height, width = rotate_upright(first, info.rotation).shape[:2]
         video = dst.add_stream(enc.codec, rate=Fraction(info.fps).limit_denominator(100000))
         video.width, video.height, video.pix_fmt = width, height, enc.pix_fmt
         video.codec_context.time_base = tb
-        video.options = {"crf": str(enc.crf), "preset": enc.preset} if "264" in enc.codec or "265" in enc.codec else {}
-        audio = _AudioMux(src, dst, info)
+        video.options = enc.options()
+        audio = _AudioMux(src, dst, info, enc.container)
         index = itertools.count()
 
         def sink(hwc: np.ndarray) -> None:
             i = next(index)
             if i >= len(timestamps):
                 raise SyncError(f"{info.path}: segments hold more frames than the source ({len(timestamps)})")
-            frame = av.VideoFrame.from_ndarray(hwc, format="rgb24")
+            frame = av.VideoFrame.from_ndarray(hwc, format=fmt)
             frame.pts, frame.time_base = timestamps[i], tb
             dst.mux(video.encode(frame))
             audio.pump(until=float(timestamps[i] * tb))
 
-        run_frames(_frames(files), lambda f: rotate_upright(f, info.rotation), sink, on_frame=on_frame)
+        run_frames(_frames(files, fmt), lambda f: rotate_upright(f, info.rotation), sink, on_frame=on_frame)
         dst.mux(video.encode(None))
         audio.pump(until=None)
 
 
 class _AudioMux:
-    """Copies (or transcodes to AAC) every source audio stream, interleaved with video."""
+    """Copies (or transcodes) every source audio stream, interleaved with video."""
 
-    def __init__(self, src, dst, info: MediaInfo):
+    def __init__(self, src, dst, info: MediaInfo, container: str = "mp4"):
+        copy_ok, fallback = AUDIO_POLICY[container]
         self._src_streams = [src.streams[a.index] for a in info.audio]
         self._map = {}
         for s in self._src_streams:
-            if s.codec_context.name in MP4_AUDIO_COPY:
+            if s.codec_context.name in copy_ok:
                 self._map[s.index] = (dst.add_stream_from_template(s), False)
             else:
-                out = dst.add_stream("aac", rate=s.codec_context.sample_rate or 48000)
+                rate = s.codec_context.sample_rate or 48000
+                if fallback == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
+                    rate = 48000
+                out = dst.add_stream(fallback, rate=rate)
                 out.layout = s.codec_context.layout
                 self._map[s.index] = (out, True)
         self._dst = dst

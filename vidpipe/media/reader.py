@@ -13,22 +13,25 @@ from vidpipe.media.probe import stream_by_index
 from vidpipe.media.segments import Segment
 
 
-def read_frames(path: str | Path, video_index: int = 0, segment: Segment | None = None) -> Iterator[np.ndarray]:
+def read_frames(
+    path: str | Path, video_index: int = 0, segment: Segment | None = None, fmt: str = "rgb24"
+) -> Iterator[np.ndarray]:
     """Yield the frames of ``path`` (all of them, or exactly ``segment``'s) in
-    presentation order, as HWC uint8 RGB in stored orientation (rotation not applied).
+    presentation order, as HWC uint8 RGB (``fmt="rgba"``: RGBA) in stored orientation
+    (rotation not applied).
 
     A segment is found by its timestamps after a seek to the keyframe before it; if
     the seek lands late, decoding restarts from the beginning. Raises
     :class:`MediaError` if the segment does not yield exactly ``n_frames`` frames.
     """
     if segment is None:
-        yield from _decode(path, video_index, seek_pts=None, first_pts=None, last_pts=None)
+        yield from _decode(path, video_index, None, None, None, fmt)
         return
     n = 0
     seek = segment.first_pts if segment.first_frame > 0 else None
     for attempt in (seek, None) if seek is not None else (None,):
         try:
-            for hwc in _decode(path, video_index, attempt, segment.first_pts, segment.last_pts):
+            for hwc in _decode(path, video_index, attempt, segment.first_pts, segment.last_pts, fmt):
                 yield hwc
                 n += 1
             break
@@ -45,7 +48,7 @@ class _LateSeek(Exception):
     pass
 
 
-def _decode(path, video_index, seek_pts, first_pts, last_pts) -> Iterator[np.ndarray]:
+def _decode(path, video_index, seek_pts, first_pts, last_pts, fmt) -> Iterator[np.ndarray]:
     try:
         with av.open(str(path)) as container:
             stream = stream_by_index(container, video_index)
@@ -62,6 +65,6 @@ def _decode(path, video_index, seek_pts, first_pts, last_pts) -> Iterator[np.nda
                     continue
                 if last_pts is not None and pts is not None and pts > last_pts:
                     return
-                yield frame.to_ndarray(format="rgb24")
+                yield frame.to_ndarray(format=fmt)
     except av.FFmpegError as e:
         raise MediaError(f"{path}: decoding failed ({e})") from None

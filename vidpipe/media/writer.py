@@ -17,13 +17,14 @@ def partial_name(path: Path) -> Path:
 
 
 class LosslessWriter:
-    """Write HWC uint8 RGB frames losslessly (FFV1, ``bgr0``) to ``path``.
+    """Write HWC uint8 RGB frames (RGBA with ``alpha=True``) losslessly to ``path``
+    (FFV1, ``bgr0`` or ``bgra``).
 
     Use as a context manager: on a clean exit the file is renamed into place, on an
     exception the partial file is removed.
     """
 
-    def __init__(self, path: str | Path, width: int, height: int, fps: float = 25.0):
+    def __init__(self, path: str | Path, width: int, height: int, fps: float = 25.0, alpha: bool = False):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = partial_name(self.path)
@@ -31,14 +32,15 @@ class LosslessWriter:
         rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)
         self._stream = self._container.add_stream("ffv1", rate=rate)
         self._stream.width, self._stream.height = width, height
-        self._stream.pix_fmt = "bgr0"
+        self._stream.pix_fmt = "bgra" if alpha else "bgr0"
+        self._fmt = "rgba" if alpha else "rgb24"
         self._stream.options = {"level": "3", "slicecrc": "0", "slices": "4", "context": "0"}
         self._stream.thread_count = 2
         self._stream.codec_context.time_base = 1 / rate
         self.frames = 0
 
     def write(self, hwc: np.ndarray) -> None:
-        frame = av.VideoFrame.from_ndarray(hwc, format="rgb24")
+        frame = av.VideoFrame.from_ndarray(hwc, format=self._fmt)
         frame.pts = self.frames
         self._container.mux(self._stream.encode(frame))
         self.frames += 1
