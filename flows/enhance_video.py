@@ -21,7 +21,7 @@ from vidpipe.jobs import job_tag
 from vidpipe.media import background
 from vidpipe.media.alpha import alpha_path
 from vidpipe.media.join import JoinReport
-from vidpipe.stages.upscale import describe
+from vidpipe.stages.upscale import UpscaleConfig, describe
 
 
 def _run_name() -> str:
@@ -57,10 +57,20 @@ def enhance_video(job: VideoJob) -> JoinReport:
     if faces is not None:
         log.info("restore_faces: %s, fidelity %.2f", faces.model, faces.fidelity)
         steps = [restore_faces.submit(info, seg, up, faces) for seg, up in zip(timeline.segments, steps)]
-    if spec.mattes:
+    enhanced = steps  # upscaled (and face-restored) frames: the colour of any cut-out
+    mcfg = spec.matte_config(info.has_alpha)
+    if mcfg is not None:
+        sources = steps
+        if mcfg.source_alpha:  # the input carries its own alpha: use it
+            log.info("matte: using the input's own alpha channel")
+            sources = [None] * len(steps)
+        elif spec.matte_before_upscale:  # matte the original frames (a lossless copy of each segment)
+            same = UpscaleConfig(target="none", backend=cfg.backend)
+            copy = upscale.with_options(task_run_name="source-{segment.name}")
+            sources = [copy.submit(info, seg, same) for seg in timeline.segments]
         mattes, prev, prev_up = [], None, None
-        for seg, up in zip(timeline.segments, steps):  # in order: each starts from the last one's state
-            prev = matte.submit(info, seg, up, spec.matte_config(), prev, prev_up)
+        for seg, up in zip(timeline.segments, sources):  # in order: each starts from the last one's state
+            prev = matte.submit(info, seg, up, mcfg, prev, prev_up)
             mattes.append(prev)
             prev_up = up
         if spec.background != "none":
@@ -75,6 +85,8 @@ def enhance_video(job: VideoJob) -> JoinReport:
     log.info("wrote %s (%d frames, %.2f s)", report.path, report.frames, report.duration)
     if spec.alpha_output != "none":
         out = alpha_path(job.output_path(), spec.alpha_output)
-        extra = join_alpha(info, [m.result() for m in mattes], timeline, str(out), spec.alpha_output, tag)
+        low_res = spec.matte_before_upscale or mcfg.source_alpha  # alpha made at the source's size
+        colors = [f.result() for f in enhanced] if low_res else None
+        extra = join_alpha(info, [m.result() for m in mattes], timeline, str(out), spec.alpha_output, tag, colors)
         log.info("wrote %s (%s with alpha)", extra.path, spec.alpha_output)
     return report

@@ -33,10 +33,13 @@ def _alpha_plan(inputs):
     code = code_version("vidpipe.media.join", "vidpipe.media.alpha")
     segments = [Path(p).name for p in inputs["mattes"]]
     out = Path(inputs["out"]).resolve()
-    return digest("join_alpha", code, inputs["info"].sha256, segments, inputs["fmt"], str(out)), out
+    colors = [Path(p).name for p in inputs["colors"] or []]
+    return digest("join_alpha", code, inputs["info"].sha256, segments, colors, inputs["fmt"], str(out)), out
 
 
 @task(name="join_alpha", task_run_name="join_alpha-{fmt}", cache_policy=StepCache(plan=_alpha_plan), **RETRIES)
-def join_alpha(info: MediaInfo, mattes: list[str], timeline: Timeline, out: str, fmt: str, tag: str) -> JoinReport:
+def join_alpha(
+    info: MediaInfo, mattes: list[str], timeline: Timeline, out: str, fmt: str, tag: str, colors: list[str] | None = None
+) -> JoinReport:
     """The cut-out person with alpha (ProRes 4444, VP9 WebM or PNGs), audio where allowed."""
-    return alpha.export_alpha(mattes, info, timeline.timestamps, Path(out), fmt, tag)
+    return alpha.export_alpha(mattes, info, timeline.timestamps, Path(out), fmt, tag, colors)

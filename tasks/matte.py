@@ -18,7 +18,12 @@ def _plan(inputs):
 
 @task(name="matte", task_run_name="matte-{segment.name}", cache_policy=StepCache(plan=_plan), **RETRIES)
 def matte(
-    info: MediaInfo, segment: Segment, upstream: str, cfg: MatteConfig, prev: str | None, prev_upstream: str | None
+    info: MediaInfo,
+    segment: Segment,
+    upstream: str | None,
+    cfg: MatteConfig,
+    prev: str | None,
+    prev_upstream: str | None,
 ) -> str:
     """RVM over one segment, starting from the previous segment's state; returns the RGBA file."""
     _, out = engine.plan(info, segment, upstream, cfg, prev, prev_upstream)

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -186,3 +187,33 @@ def test_cli_bad_background_fails_before_anything_runs(tmp_path, clip):
     lines = [l for l in r.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and "background nope.png: file not found" in lines[0]
     assert not (tmp_path / "o").exists() and time.monotonic() - started < 30
+
+
+def test_input_with_its_own_alpha_uses_it(media, tmp_path):
+    from flows.enhance_video import enhance_video
+    from vidpipe.media.reader import read_frames as frames_of
+
+    src = media("fate_vp8_video_with_alpha.webm")
+    job = VideoJob(input=str(src), output_dir=str(tmp_path), background="#0000FF", target="none", segment_seconds=2,
+                   preset="ultrafast")
+    state = enhance_video(job, return_state=True)
+    assert state.is_completed(), state.message
+    assert "matte-seg0000" in task_states(state)
+    alpha = next(frames_of(src, 0, fmt="rgba"))[..., 3]
+    out = next(frames_of(tmp_path / "fate_vp8_video_with_alpha_final.mp4"))
+    assert out.shape[:2] == (214, 322)  # 213 rounded up to even (aspect kept), no model run
+    clear = cv2.resize(alpha, (322, 214)) == 0
+    assert np.abs(out[clear].astype(float) - [0, 0, 255]).mean() < 4  # transparent input pixels -> background
+
+
+def test_matte_before_upscale_runs_on_the_source_frames(dance, tmp_path, weights):
+    from flows.enhance_video import enhance_video
+
+    weights("rvm_mobilenetv3_fp32.onnx")
+    job = VideoJob(input=str(dance), output_dir=str(tmp_path), background="blur", matte_before_upscale=True, **SMALL)
+    state = enhance_video(job, return_state=True)
+    assert state.is_completed(), state.message
+    states = task_states(state)
+    assert states["source-seg0000"] in ("Completed", "Cached") and states["composite-seg0001"] == "Completed"
+    got = probe(tmp_path / "dance_final.mp4")
+    assert (got.width, got.height, got.frame_count) == (192, 108, 24)

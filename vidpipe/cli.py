@@ -69,6 +69,11 @@ def run(
     face_model: str = typer.Option("GFPGANv1.4", help="GFPGAN model name or .pth path."),
     background: str = typer.Option("none", help="none, blur, #RRGGBB, or an image/video (or a name in backgrounds/)."),
     alpha_output: str = typer.Option("none", help="Also write the cut-out person: prores, webm, png or none."),
+    matte_model: str = typer.Option("rvm_mobilenetv3_fp32", help="RVM export (see: vidpipe models list)."),
+    input_alpha: bool = typer.Option(True, help="Inputs with their own alpha use it instead of RVM."),
+    matte_before_upscale: bool = typer.Option(
+        False, "--matte-before-upscale", help="Matte the original frames and scale the alpha up (cheaper)."
+    ),
     segment_seconds: float = typer.Option(4.0, help="Segment length in seconds (unit of caching and retry)."),
     tile: int = typer.Option(0, help="Tile size in input pixels; 0 = automatic."),
     crf: int = typer.Option(18, help="H.264 quality (lower = better, larger)."),
@@ -85,6 +90,7 @@ def run(
             target=target, scale=scale, upscale_model=upscale_model, segment_seconds=segment_seconds,
             tile=tile, crf=crf, preset=preset, backend=backend, face_restore=face_restore,
             face_fidelity=face_fidelity, face_model=face_model, background=background, alpha_output=alpha_output,
+            matte_before_upscale=matte_before_upscale, matte_model=matte_model, input_alpha=input_alpha,
         )
     except ValidationError as e:
         fail("; ".join(f"--{'-'.join(str(p) for p in x['loc']).replace('_', '-')}: {x['msg']}" for x in e.errors()))

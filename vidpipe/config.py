@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vidpipe.media.join import EncodeConfig
-from vidpipe.models.registry import DEFAULT_UPSCALE_MODEL, UPSCALE_MODELS
+from vidpipe.models.registry import DEFAULT_UPSCALE_MODEL, MODELS, UPSCALE_MODELS
 from vidpipe.stages.composite import CompositeConfig
 from vidpipe.stages.matte import MatteConfig
 from vidpipe.stages.restore_faces import RestoreFacesConfig
@@ -47,6 +47,15 @@ class JobSpec(BaseModel):
     alpha_output: Literal["none", "prores", "webm", "png"] = Field(
         "none", title="Alpha output", description="Also write the cut-out person with alpha (ProRes 4444, VP9 WebM or PNGs)"
     )
+    matte_model: str = Field(
+        "rvm_mobilenetv3_fp32", title="Matting model", description="An RVM export; ResNet50 is sharper and slower"
+    )
+    input_alpha: bool = Field(
+        True, title="Use the input's alpha", description="Inputs with their own alpha (VP8/VP9) skip RVM and use it"
+    )
+    matte_before_upscale: bool = Field(
+        False, title="Matte before upscale", description="Matte the original frames and scale the alpha up (cheaper)"
+    )
     segment_seconds: float = Field(
         4.0, title="Segment length (s)", gt=0.0, le=600.0, description="Length of the cached, retryable units of work"
     )
@@ -55,6 +64,14 @@ class JobSpec(BaseModel):
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"] = (
         Field("medium", title="Encoder preset")
     )
+
+    @field_validator("matte_model")
+    @classmethod
+    def _known_matte_model(cls, v: str) -> str:
+        known = [k for k, m in MODELS.items() if m.task == "matte"]
+        if v not in known:
+            raise ValueError(f"unknown matte model {v!r}; known: {', '.join(known)}")
+        return v
 
     @field_validator("upscale_model")
     @classmethod
@@ -72,8 +89,10 @@ class JobSpec(BaseModel):
     def mattes(self) -> bool:
         return self.background != "none" or self.alpha_output != "none"
 
-    def matte_config(self) -> MatteConfig | None:
-        return MatteConfig() if self.mattes else None
+    def matte_config(self, input_has_alpha: bool = False) -> MatteConfig | None:
+        if not self.mattes:
+            return None
+        return MatteConfig(model=self.matte_model, source_alpha=input_has_alpha and self.input_alpha)
 
     def composite_config(self) -> CompositeConfig | None:
         return CompositeConfig(self.background) if self.background != "none" else None

@@ -27,14 +27,45 @@ def alpha_path(final: Path, fmt: str) -> Path:
 
 
 def export_alpha(
-    matte_files: Sequence[str | Path], info: MediaInfo, timestamps: Sequence[int], out: Path, fmt: str, tag: str = ""
+    matte_files: Sequence[str | Path],
+    info: MediaInfo,
+    timestamps: Sequence[int],
+    out: Path,
+    fmt: str,
+    tag: str = "",
+    color_files: Sequence[str | Path] | None = None,
 ) -> JoinReport:
-    """Write the RGBA matte segments as ``fmt`` at ``out`` (a folder for png)."""
+    """Write the RGBA matte segments as ``fmt`` at ``out`` (a folder for png). With
+    ``color_files`` (matte made before upscale), colour comes from those frames and
+    the alpha is scaled up to them."""
+    if color_files is not None:
+        matte_files = [_cutout_file(m, c) for m, c in zip(matte_files, color_files)]
     if fmt == "png":
         return _png_sequence(matte_files, info, out)
     if fmt not in ALPHA_FORMATS:
         raise ConfigError(f"--alpha-output must be prores, webm, png or none, got {fmt!r}")
     return join(matte_files, info, timestamps, out, ALPHA_FORMATS[fmt][0], tag=tag)
+
+
+def _cutout_file(matte_file, color_file) -> Path:
+    """A lossless RGBA file at the colour frames' size, next to the matte (reused)."""
+    from vidpipe.media.writer import LosslessWriter
+    from vidpipe.stages.composite import cutout
+
+    matte_file, color_file = Path(matte_file), Path(color_file)
+    out = matte_file.with_name(f"{matte_file.stem}.cutout-{color_file.stem}.mkv")
+    if out.exists():
+        return out
+    frames = zip(read_frames(matte_file, fmt="rgba"), read_frames(color_file))
+    writer = None
+    for rgba, color in frames:
+        if writer is None:
+            writer = LosslessWriter(out, color.shape[1], color.shape[0], alpha=True)
+        writer.write(cutout(rgba, color))
+    if writer is None:
+        raise OutputError(f"{matte_file}: empty matte segment")
+    writer.close()
+    return out
 
 
 def _png_sequence(files, info: MediaInfo, out: Path) -> JoinReport:

@@ -48,15 +48,37 @@ class _LateSeek(Exception):
     pass
 
 
+#: FFmpeg's native VP8/VP9 decoders silently drop alpha; libvpx keeps it
+_ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+
+
+def _frames_of(container, stream, fmt):
+    decoder = _ALPHA_DECODERS.get(stream.codec_context.name) if fmt == "rgba" else None
+    if decoder is None:
+        yield from container.decode(stream)
+        return
+    ctx = av.codec.CodecContext.create(decoder, "r")
+    for packet in container.demux(stream):
+        if packet.size:
+            yield from ctx.decode(packet)
+    try:
+        yield from ctx.decode(None)
+    except av.error.EOFError:
+        pass
+
+
 def _decode(path, video_index, seek_pts, first_pts, last_pts, fmt) -> Iterator[np.ndarray]:
+    yielded = 0
     try:
         with av.open(str(path)) as container:
             stream = stream_by_index(container, video_index)
             stream.thread_type = "AUTO"
+            if fmt == "rgba" and stream.codec_context.name in _ALPHA_DECODERS:
+                seek_pts = None  # a fresh libvpx context refuses to start after a seek: decode from the start
             if seek_pts is not None:
                 container.seek(seek_pts, stream=stream, backward=True)
             first = True
-            for frame in container.decode(stream):
+            for frame in _frames_of(container, stream, fmt):
                 pts = frame.pts
                 if first and seek_pts is not None and (pts is None or pts > first_pts):
                     raise _LateSeek()
@@ -65,6 +87,9 @@ def _decode(path, video_index, seek_pts, first_pts, last_pts, fmt) -> Iterator[n
                     continue
                 if last_pts is not None and pts is not None and pts > last_pts:
                     return
+                yielded += 1
                 yield frame.to_ndarray(format=fmt)
     except av.FFmpegError as e:
+        if seek_pts is not None and not yielded:  # the decoder could not start where the seek landed
+            raise _LateSeek() from None
         raise MediaError(f"{path}: decoding failed ({e})") from None

@@ -85,6 +85,14 @@ MODELS: dict[str, ModelSpec] = {
             "88d4531297118f595bf2fd60f6f566aec2e559393802d1f436c380f0cbbd2828", 14975696,
             description="Robust Video Matting, MobileNetV3 (ONNX)",
         ),
+        *(
+            ModelSpec(
+                f"rvm_{arch}_{prec}", "matte", 1, f"rvm_{arch}_{prec}.onnx",
+                f"https://github.com/PeterL1n/RobustVideoMatting/releases/download/v1.0.0/rvm_{arch}_{prec}.onnx",
+                None, None, description=f"Robust Video Matting, {arch} {prec} (ONNX; no pinned sha256 yet)",
+            )
+            for arch, prec in (("mobilenetv3", "fp16"), ("resnet50", "fp32"), ("resnet50", "fp16"))
+        ),
     )
 }
 UPSCALE_MODELS = {k: v for k, v in MODELS.items() if v.task == "upscale"}

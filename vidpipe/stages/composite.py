@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from vidpipe.errors import MediaError
@@ -26,6 +27,17 @@ from vidpipe.version import code_version
 @dataclass(frozen=True)
 class CompositeConfig:
     background: str  # '#RRGGBB', 'blur', or an image/video path
+
+
+def cutout(rgba: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """The RGBA to blend: as matted, or - when the matte was made at a lower
+    resolution (matte before upscale) - the full-resolution frame with the alpha
+    scaled up to it."""
+    h, w = frame.shape[:2]
+    if rgba.shape[:2] == (h, w):
+        return rgba
+    alpha = cv2.resize(rgba[..., 3], (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.dstack([frame, alpha])
 
 
 def blend(rgba: np.ndarray, back: np.ndarray) -> np.ndarray:
@@ -53,9 +65,9 @@ def composite(
     on_frame: Callable[[int], None] | None = None,
 ) -> Path:
     """``times``: each frame's presentation time in seconds (picks background video frames)."""
-    first = next(read_frames(matte_file, fmt="rgba"), None)
+    first = next(read_frames(upstream), None)
     if first is None:
-        raise MediaError(f"{matte_file}: empty segment file")
+        raise MediaError(f"{upstream}: empty segment file")
     h, w = first.shape[:2]
     dw, dh = (h, w) if info.rotation % 180 else (w, h)  # the background is given upright
     back = bg.Background(cfg.background, dw, dh)
@@ -66,6 +78,7 @@ def composite(
 
     def process(item) -> np.ndarray:
         i, orig, rgba = item
+        rgba = cutout(rgba, orig)
         if cfg.background == "blur":  # blurring does not care about orientation
             return blend(rgba, back.at(times[i], orig))
         return blend(rgba, rotate_upright(back.at(times[i]), -info.rotation))

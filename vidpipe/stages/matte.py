@@ -31,6 +31,7 @@ class MatteConfig:
     downsample_ratio: float | None = None  # None: internal long side about 512 px
     handover: bool = True  # start from the previous segment's final state
     warmup_frames: int = 25  # frames before the segment, outputs dropped, when no state is handed over
+    source_alpha: bool = False  # the input has its own alpha (e.g. VP8/VP9 with alpha): use it, no RVM
 
 
 def state_path(matte_file: str | Path) -> Path:
@@ -58,10 +59,13 @@ def plan(
 ) -> tuple[str, Path]:
     """(cache key, output path). The key follows the chain: the previous segment's
     matte (its file name carries its key) or, for warm-up, its input frames."""
-    model = file_sha256(store.locate(registry.get(cfg.model, "matte")))
     code = code_version(__name__, "vidpipe.models.rvm_onnx")
-    chain = Path(prev).name if (prev and cfg.handover) else (Path(prev_upstream).name if prev_upstream else None)
-    key = digest("matte", code, Path(upstream).name, asdict(cfg), model, chain)
+    if cfg.source_alpha:
+        key = digest("matte", code, info.sha256, segment.first_frame, segment.n_frames, asdict(cfg))
+    else:
+        model = file_sha256(store.locate(registry.get(cfg.model, "matte")))
+        chain = Path(prev).name if (prev and cfg.handover) else (Path(prev_upstream).name if prev_upstream else None)
+        key = digest("matte", code, Path(upstream).name, asdict(cfg), model, chain)
     return key, work_dir() / info.sha256[:16] / "matte" / f"{segment.name}-{key[:16]}.mkv"
 
 
@@ -84,14 +88,22 @@ def start_state(cfg: MatteConfig, net, ratio: float, prev: str | None, prev_upst
 def matte(
     info: MediaInfo,
     segment: Segment,
-    upstream: str | Path,
+    upstream: str | Path | None,
     cfg: MatteConfig,
     out: Path,
     prev: str | None = None,
     prev_upstream: str | None = None,
     on_frame: Callable[[int], None] | None = None,
 ) -> Path:
-    """Matte every frame of the ``upstream`` segment file into the RGBA file ``out``."""
+    """Matte every frame of the ``upstream`` segment file into the RGBA file ``out``
+    (with ``cfg.source_alpha``: copy the source segment's own RGBA instead)."""
+    if cfg.source_alpha:
+        frames = read_frames(info.path, info.video_index, segment, fmt="rgba")
+        with LosslessWriter(out, info.width, info.height, fps=info.fps, alpha=True) as writer:
+            n = run_frames(frames, lambda f: f, writer.write, on_frame=on_frame)
+            if n != segment.n_frames:
+                raise MediaError(f"{info.path}: alpha of segment {segment.index} gave {n} frames")
+        return out
     first = next(read_frames(upstream), None)
     if first is None:
         raise MediaError(f"{upstream}: empty segment file")

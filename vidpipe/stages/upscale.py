@@ -3,6 +3,7 @@ the exact output size. Segment in (source frames) -> lossless segment out."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -92,8 +93,8 @@ def output_size(width: int, height: int, target: str = "1080p", scale: float | N
     else:
         raise ConfigError(f"unknown target {target!r}; choose 720p, 1080p, 2160p or none")
 
-    def even(x: float) -> int:
-        return max(2, 2 * round(x / 2))
+    def even(x: float) -> int:  # nearest even, halves up (round() would go to even: 213 -> 212)
+        return max(2, 2 * math.floor(x / 2 + 0.5))
 
     # round the short side, then derive the long side from it: aspect within 1 px
     short, long = sorted((width, height))
@@ -103,7 +104,8 @@ def output_size(width: int, height: int, target: str = "1080p", scale: float | N
 
 
 def needs_model(width: int, height: int, size: tuple[int, int]) -> bool:
-    return size[0] * size[1] > width * height
+    """Only a real enlargement runs the network (rounding an odd side to even does not)."""
+    return size[0] > width * 1.05 or size[1] > height * 1.05
 
 
 class FrameUpscaler:
