@@ -4,13 +4,16 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install clean probe
+.PHONY: run test install clean bench
 
 run: $(STAMP)  ## enhance every video in downloads/ into final_output/
 	$(VENV)/bin/vidpipe run
 
 test: $(STAMP)  ## the test suite (CI runs this)
 	$(PY) -m pytest
+
+bench: $(STAMP)  ## measure stages, pipeline and the seed baselines (writes bench.json)
+	$(VENV)/bin/vidpipe bench --json bench.json --lengths 10,60
 
 install: $(STAMP)
 

@@ -232,6 +232,29 @@ def doctor() -> None:
         print(f"{label:34} {finding}")
 
 
+@app.command()
+def bench(
+    json_file: Optional[Path] = typer.Option(None, "--json", help="Write the results as JSON here."),
+    quick: bool = typer.Option(False, help="A tiny clip: checks that everything runs (CI)."),
+    input: Optional[Path] = typer.Option(None, "--input", help="Benchmark on this clip instead of a generated one."),
+    backend: str = typer.Option("auto", help="Upscale backend: auto, torch or ncnn."),
+    seeds: bool = typer.Option(True, help="Also run the seed-style baselines."),
+    lengths: str = typer.Option("", help="Also measure peak RSS on clips of these lengths (s), e.g. 10,60."),
+) -> None:
+    """Measure each stage and the pipeline against the model alone and the seed baselines."""
+    from vidpipe import bench as b
+
+    result = b.run(input, quick=quick, backend=backend, seeds=seeds)
+    if lengths:
+        result["memory_by_length"] = b.memory_by_length([float(x) for x in lengths.split(",")])
+    print(b.table(result))
+    if "memory_by_length" in result:
+        print("peak RSS by clip length:", json.dumps(result["memory_by_length"]))
+    if json_file:
+        json_file.write_text(json.dumps(result, indent=2))
+        err.print(f"wrote {json_file}")
+
+
 def entry() -> None:
     """Console entry point: VidpipeError -> one line, exit 1 (``--debug``: traceback)."""
     try:

@@ -82,15 +82,15 @@ def make_clip(
 
 
 def _write_beat(out, stream, duration: float, channels: int) -> None:
-    rate = 44100
-    n = int(duration * rate)
-    t = np.arange(n) / rate
-    tone = 0.3 * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 2 * t) > 0)
-    samples = np.repeat(tone[None, :], channels, axis=0).astype(np.float32)
+    """A 440 Hz tone pulsing twice a second, generated chunk by chunk (constant memory)."""
+    rate, chunk = 44100, 1024
     layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
-    for start in range(0, n, 1024):
-        chunk = np.ascontiguousarray(samples[:, start : start + 1024])
-        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+    total = int(duration * rate)
+    for start in range(0, total, chunk):
+        t = (start + np.arange(min(chunk, total - start))) / rate
+        tone = (0.3 * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(np.repeat(tone[None, :], channels, axis=0)),
+                                           format="fltp", layout=layout)
         frame.sample_rate, frame.pts = rate, start
         out.mux(stream.encode(frame))
     out.mux(stream.encode(None))
