@@ -34,7 +34,10 @@ def job_tag(source_sha256: str, settings: dict) -> str:
     """Identifies an output: the source content, the settings that change pixels
     and the code that made it. Written into the output's metadata."""
     relevant = {k: v for k, v in settings.items() if k != "segment_seconds"}
-    code = code_version("vidpipe.stages.upscale", "vidpipe.media.join", "vidpipe.models.ncnn_sr")
+    code = code_version(
+        "vidpipe.stages.upscale", "vidpipe.stages.restore_faces", "vidpipe.stages.matte", "vidpipe.stages.composite",
+        "vidpipe.media.join", "vidpipe.media.alpha", "vidpipe.models.ncnn_sr",
+    )
     return TAG_PREFIX + digest(source_sha256, relevant, code)[:32]
 
 
@@ -47,9 +50,16 @@ def output_tag(path: str | Path) -> str | None:
 
 
 def is_current(source: str | Path, output: str | Path, settings: dict) -> bool:
-    """True when ``output`` exists and was made from this exact input with these settings."""
+    """True when ``output`` (and its alpha output, if asked for) exists and was made
+    from this exact input with these settings."""
     if not Path(output).is_file() or not Path(source).is_file():
         return False
+    fmt = settings.get("alpha_output", "none")
+    if fmt != "none":
+        from vidpipe.media.alpha import alpha_path
+
+        if not alpha_path(Path(output), fmt).exists():
+            return False
     return output_tag(output) == job_tag(file_sha256(source), settings)
 
 

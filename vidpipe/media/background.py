@@ -110,7 +110,7 @@ class _LoopedVideo:
         self.times = [float((p - ts[0]) * tb) for p in ts]
         self.length = max(info.duration, self.times[-1] + 1e-6)
         self._frames = None
-        self._pos, self._frame = -1, None
+        self._pos, self._frame, self._cached = -1, None, None
 
     def _restart(self):
         from vidpipe.media.reader import read_frames
@@ -127,6 +127,6 @@ class _LoopedVideo:
         if self._pos < 0:
             self._frame, self._pos = next(self._frames), 0
             self._cached = None
-        if getattr(self, "_cached", None) is None:
+        if self._cached is None:
             self._cached = cover(self._frame, *self.size)
         return self._cached
