@@ -8,7 +8,7 @@ import pytest
 
 from vidpipe.media.reader import read_frames
 from vidpipe.models import registry, store
-from vidpipe.models.faces import TEMPLATE_512, Detector, Face, LandmarkSmoother, align, paste, similarity
+from vidpipe.models.faces import TEMPLATE_512, Detector, LandmarkSmoother, align, paste, similarity
 from vidpipe.stages.restore_faces import FrameFaceRestorer, RestoreFacesConfig
 
 

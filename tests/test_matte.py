@@ -1,7 +1,6 @@
 """matte + composite on real clips (RVM weights from ../shared/weights), state
 hand-over across segment boundaries, backgrounds, and alpha outputs."""
 
-from fractions import Fraction
 from pathlib import Path
 
 import av

@@ -3,7 +3,6 @@
 import hashlib
 from fractions import Fraction
 
-import av
 import numpy as np
 import pytest
 

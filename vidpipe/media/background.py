@@ -8,7 +8,6 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 

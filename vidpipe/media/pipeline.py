@@ -119,3 +119,32 @@ def run_frames(
     if writer_error:
         raise writer_error[0]
     return count
+
+
+def write_segment(
+    frames: Iterable,
+    process: Callable,
+    out,
+    size: tuple[int, int],
+    fps: float,
+    expected: int,
+    *,
+    alpha: bool = False,
+    batch: int = 1,
+    on_frame: Callable[[int], None] | None = None,
+    before_rename: Callable[[], None] | None = None,
+):
+    """The body of every per-segment stage: ``frames`` through ``process`` into a
+    lossless file ``out`` of ``size`` (RGBA with ``alpha``), checked to hold exactly
+    ``expected`` frames. ``before_rename`` runs once the frames are written but
+    before the file is renamed into place (e.g. to save a sidecar)."""
+    from vidpipe.errors import MediaError
+    from vidpipe.media.writer import LosslessWriter
+
+    with LosslessWriter(out, *size, fps=fps, alpha=alpha) as writer:
+        n = run_frames(frames, process, writer.write, on_frame=on_frame, batch=batch)
+        if n != expected:
+            raise MediaError(f"{out}: got {n} frames, expected {expected}")
+        if before_rename:
+            before_rename()
+    return out

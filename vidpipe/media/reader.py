@@ -44,6 +44,14 @@ def read_frames(
         )
 
 
+def frame_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of a segment file's first frame; MediaError if it has none."""
+    first = next(read_frames(path), None)
+    if first is None:
+        raise MediaError(f"{path}: empty segment file")
+    return first.shape[1], first.shape[0]
+
+
 class _LateSeek(Exception):
     pass
 

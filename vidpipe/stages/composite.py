@@ -11,16 +11,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidpipe.errors import MediaError
 from vidpipe.hashing import digest
 from vidpipe.home import work_dir
 from vidpipe.media import background as bg
 from vidpipe.media.frames import rotate_upright
-from vidpipe.media.pipeline import run_frames
+from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
-from vidpipe.media.reader import read_frames
+from vidpipe.media.reader import frame_size, read_frames
 from vidpipe.media.segments import Segment
-from vidpipe.media.writer import LosslessWriter
 from vidpipe.version import code_version
 
 
@@ -65,10 +63,7 @@ def composite(
     on_frame: Callable[[int], None] | None = None,
 ) -> Path:
     """``times``: each frame's presentation time in seconds (picks background video frames)."""
-    first = next(read_frames(upstream), None)
-    if first is None:
-        raise MediaError(f"{upstream}: empty segment file")
-    h, w = first.shape[:2]
+    w, h = frame_size(upstream)
     dw, dh = (h, w) if info.rotation % 180 else (w, h)  # the background is given upright
     back = bg.Background(cfg.background, dw, dh)
 
@@ -83,8 +78,4 @@ def composite(
             return blend(rgba, back.at(times[i], orig))
         return blend(rgba, rotate_upright(back.at(times[i]), -info.rotation))
 
-    with LosslessWriter(out, w, h, fps=info.fps) as writer:
-        n = run_frames(frames(), process, writer.write, on_frame=on_frame)
-        if n != segment.n_frames:
-            raise MediaError(f"{matte_file}: composite gave {n} frames, expected {segment.n_frames}")
-    return out
+    return write_segment(frames(), process, out, (w, h), info.fps, segment.n_frames, on_frame=on_frame)

@@ -13,14 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from vidpipe.errors import MediaError
 from vidpipe.hashing import digest, file_sha256
 from vidpipe.home import work_dir
-from vidpipe.media.pipeline import run_frames
+from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
-from vidpipe.media.reader import read_frames
+from vidpipe.media.reader import frame_size, read_frames
 from vidpipe.media.segments import Segment
-from vidpipe.media.writer import LosslessWriter
 from vidpipe.models import registry, rvm_onnx, store
 from vidpipe.version import code_version
 
@@ -99,15 +97,9 @@ def matte(
     (with ``cfg.source_alpha``: copy the source segment's own RGBA instead)."""
     if cfg.source_alpha:
         frames = read_frames(info.path, info.video_index, segment, fmt="rgba")
-        with LosslessWriter(out, info.width, info.height, fps=info.fps, alpha=True) as writer:
-            n = run_frames(frames, lambda f: f, writer.write, on_frame=on_frame)
-            if n != segment.n_frames:
-                raise MediaError(f"{info.path}: alpha of segment {segment.index} gave {n} frames")
-        return out
-    first = next(read_frames(upstream), None)
-    if first is None:
-        raise MediaError(f"{upstream}: empty segment file")
-    h, w = first.shape[:2]
+        size = (info.width, info.height)
+        return write_segment(frames, lambda f: f, out, size, info.fps, segment.n_frames, alpha=True, on_frame=on_frame)
+    w, h = frame_size(upstream)
     net = rvm_onnx.load(cfg.model)
     ratio = cfg.downsample_ratio or rvm_onnx.auto_ratio(h, w)
     state, _how = start_state(cfg, net, ratio, prev, prev_upstream)
@@ -117,9 +109,7 @@ def matte(
         rgba, box[0] = net.step(frame, box[0], ratio)
         return rgba
 
-    with LosslessWriter(out, w, h, fps=info.fps, alpha=True) as writer:
-        n = run_frames(read_frames(upstream), step, writer.write, on_frame=on_frame)
-        if n != segment.n_frames:
-            raise MediaError(f"{upstream}: matte gave {n} frames, expected {segment.n_frames}")
-        save_state(state_path(out), box[0])  # before the video is renamed into place
-    return out
+    return write_segment(
+        read_frames(upstream), step, out, (w, h), info.fps, segment.n_frames, alpha=True, on_frame=on_frame,
+        before_rename=lambda: save_state(state_path(out), box[0]),  # the state exists before its video does
+    )

@@ -11,14 +11,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidpipe.errors import MediaError
 from vidpipe.hashing import digest, file_sha256
 from vidpipe.home import work_dir
-from vidpipe.media.pipeline import run_frames
+from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
-from vidpipe.media.reader import read_frames
+from vidpipe.media.reader import frame_size, read_frames
 from vidpipe.media.segments import Segment
-from vidpipe.media.writer import LosslessWriter
 from vidpipe.models import registry, store
 from vidpipe.models.faces import Detector, Face, LandmarkSmoother, align, paste
 from vidpipe.version import code_version
@@ -91,13 +89,6 @@ def restore_faces(
     on_frame: Callable[[int], None] | None = None,
 ) -> Path:
     """Restore the faces in every frame of the ``upstream`` segment file into ``out``."""
-    first = next(read_frames(upstream), None)
-    if first is None:
-        raise MediaError(f"{upstream}: empty segment file")
-    h, w = first.shape[:2]
+    size = frame_size(upstream)
     restorer = FrameFaceRestorer(cfg, info.fps)
-    with LosslessWriter(out, w, h, fps=info.fps) as writer:
-        n = run_frames(read_frames(upstream), restorer, writer.write, on_frame=on_frame)
-    if n != segment.n_frames:
-        raise MediaError(f"{upstream}: restore_faces gave {n} frames, expected {segment.n_frames}")
-    return out
+    return write_segment(read_frames(upstream), restorer, out, size, info.fps, segment.n_frames, on_frame=on_frame)

@@ -17,11 +17,10 @@ from vidpipe.errors import ConfigError, MediaError, ModelNotAvailable, OutOfMemo
 from vidpipe.hashing import digest
 from vidpipe.home import work_dir
 from vidpipe.media.frames import chw_float_to_hwc_u8, resize
-from vidpipe.media.pipeline import run_frames
+from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import read_frames
 from vidpipe.media.segments import Segment
-from vidpipe.media.writer import LosslessWriter
 from vidpipe.models import ncnn_sr
 from vidpipe.models.registry import DEFAULT_UPSCALE_MODEL, ModelSpec, model_fingerprint, upscale_model
 from vidpipe.tiling import tiled_forward
@@ -185,14 +184,10 @@ def upscale(
     """Upscale ``segment`` of ``info``'s video into the lossless file ``out``."""
     size = output_size(info.width, info.height, cfg.target, cfg.scale)
     upscaler = FrameUpscaler(cfg, (info.width, info.height), size)
-    with LosslessWriter(out, *size, fps=info.fps) as writer:
-        batch = upscaler.batch
-        process = upscaler.many if batch > 1 else upscaler
-        frames = read_frames(info.path, info.video_index, segment)
-        n = run_frames(frames, process, writer.write, on_frame=on_frame, batch=batch)
-        if n != segment.n_frames:
-            raise MediaError(f"{info.path}: segment {segment.index} gave {n} frames, expected {segment.n_frames}")
-    return out
+    batch = upscaler.batch
+    process = upscaler.many if batch > 1 else upscaler
+    frames = read_frames(info.path, info.video_index, segment)
+    return write_segment(frames, process, out, size, info.fps, segment.n_frames, batch=batch, on_frame=on_frame)
 
 
 def upscale_image(src: str | Path, dst: str | Path, cfg: UpscaleConfig) -> tuple[int, int]:
