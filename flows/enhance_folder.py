@@ -14,6 +14,7 @@ from flows.enhance_video import enhance_video
 from vidpipe.config import JobSpec, VideoJob
 from vidpipe.jobs import clean_partials, find_videos, is_current
 from vidpipe.media import background
+from vidpipe.media.probe import stored_size
 from vidpipe.stages.upscale import describe
 
 
@@ -63,7 +64,9 @@ def enhance_folder(
         seconds = time.monotonic() - started
         if state.is_completed():
             out = state.result()
-            engine = describe(settings.upscale_config()) + (" + GFPGAN" if settings.face_restore else "")
+            engine = describe(settings.upscale_config(), stored_size(src))
+            engine += " + GFPGAN" if settings.face_restore else ""
+            engine += f" + RVM, background {settings.background}" if settings.background != "none" else ""
             report.results.append(FileResult(str(src), "done", out.path, seconds=seconds, engine=engine))
         else:
             error = state.result(raise_on_failure=False)

@@ -51,7 +51,7 @@ def enhance_video(job: VideoJob) -> JoinReport:
     )
     timeline = split(info, spec.segment_seconds)
     cfg = spec.upscale_config()
-    log.info("upscale: %s", describe(cfg))
+    log.info("upscale: %s", describe(cfg, (info.width, info.height)))
     steps = [upscale.submit(info, seg, cfg) for seg in timeline.segments]
     faces = spec.restore_faces_config()
     if faces is not None:

@@ -92,6 +92,13 @@ def _reason(e: Exception) -> str:
     return text.split(";")[0].strip()
 
 
+def stored_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) from the container header alone (no decoding)."""
+    with _open(Path(path)) as c:
+        cc = c.streams.video[0].codec_context
+        return cc.width, cc.height
+
+
 def stream_by_index(container, index: int):
     return next(s for s in container.streams if s.index == index)
 

@@ -57,8 +57,13 @@ def resolve_backend(cfg: UpscaleConfig) -> str:
     return "ncnn" if "ncnn" in spec.backends else "torch"
 
 
-def describe(cfg: UpscaleConfig) -> str:
-    """Which backend, device and model a run will use, for logs and summaries."""
+def describe(cfg: UpscaleConfig, in_size: tuple[int, int] | None = None) -> str:
+    """Which backend, device and model a run will use, for logs and summaries
+    (given the input size: also whether the model runs at all)."""
+    if in_size is not None:
+        size = output_size(*in_size, cfg.target, cfg.scale)
+        if not needs_model(*in_size, size):
+            return f"no upscaling needed ({in_size[0]}x{in_size[1]} is already at the target)"
     backend = resolve_backend(cfg)
     if backend == "ncnn":
         device = "vulkan" if ncnn_sr.vulkan_gpu_count() else "cpu"
