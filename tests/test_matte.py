@@ -184,3 +184,21 @@ def test_background_video_loops_by_time(media):
     assert first.shape == (48, 64, 3) and not np.array_equal(first, later)
     length = b._video.length
     assert np.array_equal(b.at(length + 0.0001), first)  # looped back to the start
+
+
+def test_alpha_output_from_a_low_resolution_matte_takes_colour_from_the_full_frames(tmp_path, clip):
+    src = clip(width=64, height=48, frames=12, fps=24)
+    info = probe(src)
+    mattes = _rgba_segments(tmp_path)
+    color = tmp_path / "color.mkv"
+    with LosslessWriter(color, 128, 96, fps=24) as wr:
+        for i in range(12):
+            wr.write(np.full((96, 128, 3), 10 * i, np.uint8))
+    out = tmp_path / "cut"
+    export_alpha(mattes, info, scan_timestamps(src, 0), out, "png", color_files=[color])
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == 12
+    rgba = cv2.imread(str(pngs[5]), cv2.IMREAD_UNCHANGED)
+    assert rgba.shape == (96, 128, 4) and np.all(rgba[..., :3] == 50)  # colour from the full-size frames
+    small = next(read_frames(mattes[0], fmt="rgba"))[..., 3]
+    assert np.abs(cv2.resize(small, (128, 96)).astype(int) - cv2.imread(str(pngs[0]), cv2.IMREAD_UNCHANGED)[..., 3]).mean() < 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from pathlib import Path
 
@@ -14,7 +13,8 @@ _lock = threading.Lock()
 _memo: dict[tuple, str] = {}
 
 
-def _identity(path: Path) -> tuple:
+def file_identity(path: Path) -> tuple:
+    """What changes when a file is replaced or rewritten: path, device, inode, size, mtime."""
     st = path.stat()
     return (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
@@ -22,7 +22,7 @@ def _identity(path: Path) -> tuple:
 def file_sha256(path: str | Path) -> str:
     """sha256 hex digest of a file's bytes, read in 8 MiB chunks."""
     path = Path(path)
-    ident = _identity(path)
+    ident = file_identity(path)
     with _lock:
         if ident in _memo:
             return _memo[ident]
@@ -41,8 +41,3 @@ def digest(*parts: object) -> str:
     blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -49,23 +49,16 @@ def export_alpha(
 
 def _cutout_file(matte_file, color_file) -> Path:
     """A lossless RGBA file at the colour frames' size, next to the matte (reused)."""
-    from vidpipe.media.writer import LosslessWriter
+    from vidpipe.media.pipeline import write_segment
+    from vidpipe.media.reader import frame_size
     from vidpipe.stages.composite import cutout
 
     matte_file, color_file = Path(matte_file), Path(color_file)
     out = matte_file.with_name(f"{matte_file.stem}.cutout-{color_file.stem}.mkv")
     if out.exists():
         return out
-    frames = zip(read_frames(matte_file, fmt="rgba"), read_frames(color_file))
-    writer = None
-    for rgba, color in frames:
-        if writer is None:
-            writer = LosslessWriter(out, color.shape[1], color.shape[0], alpha=True)
-        writer.write(cutout(rgba, color))
-    if writer is None:
-        raise OutputError(f"{matte_file}: empty matte segment")
-    writer.close()
-    return out
+    frames = zip(read_frames(matte_file, fmt="rgba"), read_frames(color_file), strict=True)  # same length or error
+    return write_segment(frames, lambda pair: cutout(*pair), out, frame_size(color_file), 25.0, None, alpha=True)
 
 
 def _png_sequence(files, info: MediaInfo, out: Path) -> JoinReport:

@@ -127,7 +127,7 @@ def write_segment(
     out,
     size: tuple[int, int],
     fps: float,
-    expected: int,
+    expected: int | None,
     *,
     alpha: bool = False,
     batch: int = 1,
@@ -136,14 +136,14 @@ def write_segment(
 ):
     """The body of every per-segment stage: ``frames`` through ``process`` into a
     lossless file ``out`` of ``size`` (RGBA with ``alpha``), checked to hold exactly
-    ``expected`` frames. ``before_rename`` runs once the frames are written but
+    ``expected`` frames (``None``: any number). ``before_rename`` runs once the frames are written but
     before the file is renamed into place (e.g. to save a sidecar)."""
     from vidpipe.errors import MediaError
     from vidpipe.media.writer import LosslessWriter
 
     with LosslessWriter(out, *size, fps=fps, alpha=alpha) as writer:
         n = run_frames(frames, process, writer.write, on_frame=on_frame, batch=batch)
-        if n != expected:
+        if expected is not None and n != expected:
             raise MediaError(f"{out}: got {n} frames, expected {expected}")
         if before_rename:
             before_rename()

@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 
 from vidpipe.errors import ProbeError
-from vidpipe.hashing import file_sha256
+from vidpipe.hashing import file_identity, file_sha256
 
 #: refuse before allocating anything bigger than this (pixels per frame)
 MAX_PIXELS = 8192 * 8192
@@ -110,7 +110,24 @@ def scan_timestamps(path: str | Path, video_index: int) -> list[int]:
         return _scan(c, stream_by_index(c, video_index), path)[0]
 
 
+#: (file identity, stream index) -> (pts, rotation): probe, split and background checks
+#: of the same unchanged file share one full decode per process
+_SCANS: dict[tuple, tuple[tuple[int, ...], int]] = {}
+_SCANS_KEPT = 16
+
+
 def _scan(container, stream, path: Path) -> tuple[list[int], int]:
+    key = (file_identity(path), stream.index)
+    if key not in _SCANS:
+        pts, rotation = _decode_all(container, stream, path)
+        if len(_SCANS) >= _SCANS_KEPT:
+            _SCANS.pop(next(iter(_SCANS)))
+        _SCANS[key] = (tuple(pts), rotation)
+    pts, rotation = _SCANS[key]
+    return list(pts), rotation
+
+
+def _decode_all(container, stream, path: Path) -> tuple[list[int], int]:
     """Decode every frame of ``stream``. Returns (pts in order, rotation of the first frame)."""
     pts: list[int] = []
     rotation = 0

@@ -40,28 +40,30 @@ class ModelSpec:
         return tuple(out)
 
 
+def _realesrgan(name: str, scale: int, release: str, sha256: str, size: int, ncnn: str | None, what: str) -> ModelSpec:
+    """An official Real-ESRGAN release asset (``<release>/<name>.pth``)."""
+    return ModelSpec(name, "upscale", scale, f"{name}.pth", f"{_RE}/{release}/{name}.pth", sha256, size, ncnn, what)
+
+
 MODELS: dict[str, ModelSpec] = {
     m.name: m
     for m in (
-        ModelSpec(
-            "realesr-animevideov3", "upscale", 4, "realesr-animevideov3.pth", f"{_RE}/v0.2.5.0/realesr-animevideov3.pth",
-            "b8a8376811077954d82ca3fcf476f1ac3da3e8a68a4f4d71363008000a18b75d", 2504012, "REALESRGAN_ANIMAVIDEOV3_UP4X",
+        _realesrgan(
+            "realesr-animevideov3", 4, "v0.2.5.0", "b8a8376811077954d82ca3fcf476f1ac3da3e8a68a4f4d71363008000a18b75d",
+            2504012, "REALESRGAN_ANIMAVIDEOV3_UP4X",
             "Real-ESRGAN AnimeVideo-v3 (SRVGGNetCompact): fast, made for animation and AI video",
         ),
-        ModelSpec(
-            "RealESRGAN_x4plus", "upscale", 4, "RealESRGAN_x4plus.pth", f"{_RE}/v0.1.0/RealESRGAN_x4plus.pth",
-            "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1", 67040989, "REALESRGAN_X4PLUS_UP4X",
-            "Real-ESRGAN x4plus (RRDBNet): general photos, slow",
+        _realesrgan(
+            "RealESRGAN_x4plus", 4, "v0.1.0", "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1",
+            67040989, "REALESRGAN_X4PLUS_UP4X", "Real-ESRGAN x4plus (RRDBNet): general photos, slow",
         ),
-        ModelSpec(
-            "RealESRGAN_x2plus", "upscale", 2, "RealESRGAN_x2plus.pth", f"{_RE}/v0.2.1/RealESRGAN_x2plus.pth",
-            "49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb", 67061725, None,
-            "Real-ESRGAN x2plus (RRDBNet): general photos at 2x",
+        _realesrgan(
+            "RealESRGAN_x2plus", 2, "v0.2.1", "49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb",
+            67061725, None, "Real-ESRGAN x2plus (RRDBNet): general photos at 2x",
         ),
-        ModelSpec(
-            "realesr-general-x4v3", "upscale", 4, "realesr-general-x4v3.pth", f"{_RE}/v0.2.5.0/realesr-general-x4v3.pth",
-            "8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292", 4885111, None,
-            "Real-ESRGAN general v3 (SRVGGNetCompact): small, real-world video",
+        _realesrgan(
+            "realesr-general-x4v3", 4, "v0.2.5.0", "8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292",
+            4885111, None, "Real-ESRGAN general v3 (SRVGGNetCompact): small, real-world video",
         ),
         ModelSpec(
             "RealESRGAN_x4plus_anime_6B", "upscale", 4, ncnn_stem="REALESRGAN_X4PLUSANIME_UP4X",

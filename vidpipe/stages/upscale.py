@@ -126,7 +126,8 @@ class FrameUpscaler:
         if cfg.tile:
             self.tile = cfg.tile
         elif self.net is not None and str(getattr(self.net, "device", "")).startswith("cuda"):
-            free = gpu.nvidia_gpus()[0].free_mb if gpu.nvidia_gpus() else 4096
+            gpus = gpu.nvidia_gpus()
+            free = gpus[0].free_mb if gpus else 4096
             self.tile = gpu.tile_for_budget(w, h, self.net.architecture, self.net.half, gpu.budget_mb(free))
         else:
             self.tile = AUTO_TILE if w * h > AUTO_TILE_PIXELS else 0
