@@ -11,6 +11,7 @@ from typing import Literal
 from prefect import flow, get_run_logger
 
 from flows.enhance_video import enhance_video
+from tasks.upload import upload
 from vidpipe.config import JobSpec, VideoJob
 from vidpipe.jobs import clean_partials, find_videos, is_current
 from vidpipe.media import background
@@ -26,6 +27,7 @@ class FileResult:
     message: str = ""
     seconds: float = 0.0
     engine: str = ""  # model, backend and device used
+    url: str = ""  # presigned download link, when uploaded
 
 
 @dataclass
@@ -35,6 +37,15 @@ class FolderReport:
     @property
     def failed(self) -> list[FileResult]:
         return [r for r in self.results if r.status == "failed"]
+
+
+def _upload_existing(job: VideoJob) -> str:
+    """A complete output still goes to the bucket if it is not there yet (a cheap
+    checksum comparison when it is)."""
+    target = job.upload_target()
+    if target is None:
+        return ""
+    return upload(str(job.output_path()), target, job.aws_credentials_block).url
 
 
 @flow(name="enhance-folder")
@@ -57,7 +68,8 @@ def enhance_folder(
         job = VideoJob(input=str(src), output_dir=output_dir, **settings.model_dump())
         if is_current(src, job.output_path(), settings.model_dump()):
             log.info("%s: output is complete for these settings, skipped", src)
-            report.results.append(FileResult(str(src), "skipped", str(job.output_path())))
+            url = _upload_existing(job)
+            report.results.append(FileResult(str(src), "skipped", str(job.output_path()), url=url))
             continue
         started = time.monotonic()
         state = enhance_video(job, return_state=True)
@@ -67,7 +79,9 @@ def enhance_folder(
             engine = describe(settings.upscale_config(), stored_size(src))
             engine += " + GFPGAN" if settings.face_restore else ""
             engine += f" + RVM, background {settings.background}" if settings.background != "none" else ""
-            report.results.append(FileResult(str(src), "done", out.path, seconds=seconds, engine=engine))
+            report.results.append(
+                FileResult(str(src), "done", out.path, seconds=seconds, engine=engine, url=out.url or "")
+            )
         else:
             error = state.result(raise_on_failure=False)
             message = str(error) if isinstance(error, BaseException) else (state.message or "failed")

@@ -1,27 +1,30 @@
-"""enhance-video: probe -> split -> upscale per segment -> join, for one video."""
+"""enhance-video: probe -> split -> per-segment steps -> join -> [upload] -> report, for one video."""
 
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks.composite import composite
+from flows.steps import submit_steps
 from tasks.join import join, join_alpha
-from tasks.matte import matte
 from tasks.probe import probe
-from tasks.restore_faces import restore_faces
+from tasks.report import artifact_key, report
 from tasks.split import split
-from tasks.upscale import upscale
+from tasks.upload import upload
 from vidpipe.config import VideoJob
 from vidpipe.jobs import job_tag
 from vidpipe.media import background
 from vidpipe.media.alpha import alpha_path
-from vidpipe.media.join import JoinReport
-from vidpipe.stages.upscale import UpscaleConfig, describe
+from vidpipe.media.still import still_path
+from vidpipe.report import StepRow
 
 
 def _run_name() -> str:
@@ -35,11 +38,28 @@ def segment_workers() -> int:
     return max(1, int(os.environ.get("VIDPIPE_SEGMENT_WORKERS", "1")))
 
 
+@dataclass
+class VideoResult:
+    """What one enhance-video run produced."""
+
+    path: str
+    frames: int
+    duration: float
+    audio_streams: int
+    size_bytes: int
+    outputs: list[str] = field(default_factory=list)  # the video, and the alpha output if asked for
+    still: str = ""
+    uploads: list[str] = field(default_factory=list)  # s3:// URLs
+    url: str | None = None  # presigned download link of the video
+
+
 @flow(name="enhance-video", flow_run_name=_run_name, task_runner=ThreadPoolTaskRunner(max_workers=segment_workers()))
-def enhance_video(job: VideoJob) -> JoinReport:
-    """Upscale one video with Real-ESRGAN (and optionally restore faces with GFPGAN);
-    write ``<output_dir>/<name>_final.mp4`` with the original audio."""
+def enhance_video(job: VideoJob) -> VideoResult:
+    """Upscale one video with Real-ESRGAN (optionally restore faces with GFPGAN, put the
+    person on a new background with RVM, upload to S3); write ``<output_dir>/<name>_final.mp4``
+    with the original audio, a before/after still and a run report."""
     log = get_run_logger()
+    started = time.monotonic()
     spec = job.spec()
     if spec.background != "none":
         background.check(spec.background)  # a bad background fails before any model runs
@@ -50,43 +70,58 @@ def enhance_video(job: VideoJob) -> JoinReport:
         info.fps, " (variable)" if info.vfr else "", info.rotation, len(info.audio),
     )
     timeline = split(info, spec.segment_seconds)
-    cfg = spec.upscale_config()
-    log.info("upscale: %s", describe(cfg, (info.width, info.height)))
-    steps = [upscale.submit(info, seg, cfg) for seg in timeline.segments]
-    faces = spec.restore_faces_config()
-    if faces is not None:
-        log.info("restore_faces: %s, fidelity %.2f", faces.model, faces.fidelity)
-        steps = [restore_faces.submit(info, seg, up, faces) for seg, up in zip(timeline.segments, steps)]
-    enhanced = steps  # upscaled (and face-restored) frames: the colour of any cut-out
-    mcfg = spec.matte_config(info.has_alpha)
-    if mcfg is not None:
-        sources = steps
-        if mcfg.source_alpha:  # the input carries its own alpha: use it
-            log.info("matte: using the input's own alpha channel")
-            sources = [None] * len(steps)
-        elif spec.matte_before_upscale:  # matte the original frames (a lossless copy of each segment)
-            same = UpscaleConfig(target="none", backend=cfg.backend)
-            copy = upscale.with_options(task_run_name="source-{segment.name}")
-            sources = [copy.submit(info, seg, same) for seg in timeline.segments]
-        mattes, prev, prev_up = [], None, None
-        for seg, up in zip(timeline.segments, sources):  # in order: each starts from the last one's state
-            prev = matte.submit(info, seg, up, mcfg, prev, prev_up)
-            mattes.append(prev)
-            prev_up = up
-        if spec.background != "none":
-            log.info("composite: background %s", spec.background)
-            steps = [
-                composite.submit(info, seg, up, m, spec.composite_config(), timeline)
-                for seg, up, m in zip(timeline.segments, steps, mattes)
-            ]
-    segments = [f.result() for f in steps]
+    steps = submit_steps(info, timeline, spec)
+    final = steps.final
+    progress_id = _track_progress(info, final)
+    segments = [f.result() for f in final]
     tag = job_tag(info.sha256, spec.model_dump())
-    report = join(info, segments, timeline, str(job.output_path()), spec.encode_config(), tag)
-    log.info("wrote %s (%d frames, %.2f s)", report.path, report.frames, report.duration)
+    t0 = time.monotonic()
+    joined = join(info, segments, timeline, str(job.output_path()), spec.encode_config(), tag, return_state=True)
+    result = joined.result()
+    update_progress_artifact(progress_id, 100.0, description=f"{len(final)} segments done, joined")
+    rows = steps.rows() + [_single_row("join", joined, info.frame_count, time.monotonic() - t0)]
+    log.info("wrote %s (%d frames, %.2f s)", result.path, result.frames, result.duration)
+    outputs = [result.path]
     if spec.alpha_output != "none":
         out = alpha_path(job.output_path(), spec.alpha_output)
-        low_res = spec.matte_before_upscale or mcfg.source_alpha  # alpha made at the source's size
-        colors = [f.result() for f in enhanced] if low_res else None
-        extra = join_alpha(info, [m.result() for m in mattes], timeline, str(out), spec.alpha_output, tag, colors)
+        low_res = spec.matte_before_upscale or steps.matte_cfg.source_alpha  # alpha made at the source's size
+        colors = [f.result() for f in steps.enhanced] if low_res else None
+        mattes = [m.result() for m in steps.mattes]
+        extra = join_alpha(info, mattes, timeline, str(out), spec.alpha_output, tag, colors)
         log.info("wrote %s (%s with alpha)", extra.path, spec.alpha_output)
-    return report
+        outputs.append(extra.path)
+    uploads = []
+    target = spec.upload_target()
+    if target is not None:
+        t0 = time.monotonic()
+        for path in outputs:
+            uploads.append(upload(path, target, spec.aws_credentials_block))
+            verb = "uploaded" if uploads[-1].uploaded else "already in the bucket"
+            log.info("%s: %s %s", path, verb, uploads[-1].s3_url)
+        rows.append(StepRow("upload", segments=len(outputs), cached=sum(not u.uploaded for u in uploads),
+                            frames=0, seconds=time.monotonic() - t0, device=target.endpoint_url or "aws s3"))
+    url = uploads[0].url if uploads else None
+    reported = report(info, timeline, result.path, rows, url, time.monotonic() - started, return_state=True)
+    if reported.is_completed():
+        log.info("run report:\n%s", reported.result())
+    else:  # the video is done and sound; a missing report is worth a warning, not a failed run
+        log.warning("%s: no run report: %s", result.path, reported.message)
+    return VideoResult(
+        path=result.path, frames=result.frames, duration=result.duration, audio_streams=result.audio_streams,
+        size_bytes=result.size_bytes, outputs=outputs, still=str(still_path(result.path)),
+        uploads=[u.s3_url for u in uploads], url=url,
+    )
+
+
+def _single_row(step: str, state, frames: int, seconds: float) -> StepRow:
+    return StepRow(step, segments=1, cached=int(state.name == "Cached"), frames=frames, seconds=seconds)
+
+
+def _track_progress(info, final: list):
+    """A progress artifact, updated as each segment's last step finishes."""
+    key = artifact_key("progress", info.path)
+    artifact = create_progress_artifact(0.0, key=key, description=f"segments done: {info.path}")
+    total = len(final) + 1  # + join
+    for done, _ in enumerate(as_completed(final), start=1):
+        update_progress_artifact(artifact, 100.0 * done / total, description=f"{done}/{len(final)} segments done")
+    return artifact

@@ -1,6 +1,11 @@
 """The cache policy of every step: a key computed by the engine from content hashes,
 settings, model files and code (never the run id, so a new run after a crash
-reuses finished work), and a cache hit whose output file is gone is a miss."""
+reuses finished work), and a cache hit whose output file is gone is a miss.
+
+When the output file is gone but its record exists, the key moves to a new
+generation (``<key>-<n>``, remembered in ``<output>.gen`` beside the output), so the
+lookup misses, the step rewrites the same path and its record is stored under the
+new key. Nothing is deleted from the result storage, which may be local or S3."""
 
 from __future__ import annotations
 
@@ -10,17 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from prefect.cache_policies import CachePolicy
-from prefect.settings import get_current_settings
 
 from vidpipe.errors import VidpipeError
 
 Plan = Callable[[dict[str, Any]], tuple[str, Path | None]]
-
-
-def _forget(key: str) -> None:
-    """Drop the result record of ``key`` (its file name is the key)."""
-    storage = Path(get_current_settings().results.local_storage_path).expanduser()
-    (storage / key).unlink(missing_ok=True)
 
 
 @dataclass
@@ -31,9 +29,34 @@ class StepCache(CachePolicy):
 
     def compute_key(self, task_ctx, inputs, flow_parameters, **kwargs) -> str | None:
         key, out = self.plan(inputs)
-        if out is not None and not Path(out).exists():
-            _forget(key)
-        return key
+        if out is None:
+            return key
+        out = Path(out)
+        marker = out.with_name(out.name + ".gen")
+        gen = _read_gen(marker)
+        current = f"{key}-{gen}" if gen else key
+        if not out.exists() and _has_record(task_ctx, current):
+            gen += 1  # the record points at a file that is gone: start a new generation
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(str(gen))
+            current = f"{key}-{gen}"
+        return current
+
+
+def _read_gen(marker: Path) -> int:
+    try:
+        return int(marker.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _has_record(task_ctx, key: str) -> bool:
+    store = getattr(task_ctx, "result_store", None)
+    if store is None:
+        from prefect.results import get_result_store
+
+        store = get_result_store()
+    return store.exists(key)
 
 
 def transient_only(task, task_run, state) -> bool:

@@ -6,7 +6,7 @@ from prefect import task
 
 from tasks.cache import RETRIES, StepCache
 from tasks.split import Timeline
-from vidpipe import progress
+from vidpipe import progress, telemetry
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.segments import Segment
 from vidpipe.stages import composite as engine
@@ -26,4 +26,5 @@ def composite(
     tb, t0 = Fraction(info.time_base), timeline.timestamps[0]
     times = [float((p - t0) * tb) for p in timeline.timestamps[segment.first_frame : segment.end_frame]]
     tick = progress.frame_counter(info.path, "composite", info.frame_count)
-    return str(engine.composite(info, segment, upstream, matte_file, cfg, times, out, on_frame=tick))
+    with telemetry.measure("composite", segment.name, segment.n_frames, f"background {cfg.background}", out):
+        return str(engine.composite(info, segment, upstream, matte_file, cfg, times, out, on_frame=tick))

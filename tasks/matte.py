@@ -3,6 +3,8 @@ from __future__ import annotations
 from prefect import task
 
 from tasks.cache import RETRIES, StepCache
+from tasks.gpu import gpu_slot
+from vidpipe import telemetry
 from vidpipe import progress
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.segments import Segment
@@ -28,4 +30,6 @@ def matte(
     """RVM over one segment, starting from the previous segment's state; returns the RGBA file."""
     _, out = engine.plan(info, segment, upstream, cfg, prev, prev_upstream)
     tick = progress.frame_counter(info.path, "matte", info.frame_count)
-    return str(engine.matte(info, segment, upstream, cfg, out, prev, prev_upstream, on_frame=tick))
+    device = "input alpha" if cfg.source_alpha else f"{cfg.model} on onnxruntime"
+    with gpu_slot(needed=not cfg.source_alpha), telemetry.measure("matte", segment.name, segment.n_frames, device, out):
+        return str(engine.matte(info, segment, upstream, cfg, out, prev, prev_upstream, on_frame=tick))

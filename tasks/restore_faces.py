@@ -3,6 +3,8 @@ from __future__ import annotations
 from prefect import task
 
 from tasks.cache import RETRIES, StepCache
+from tasks.gpu import gpu_slot
+from vidpipe import telemetry
 from vidpipe import progress
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.segments import Segment
@@ -21,4 +23,5 @@ def restore_faces(info: MediaInfo, segment: Segment, upstream: str, cfg: Restore
     """GFPGAN on every face of one upscaled segment; returns the new segment file's path."""
     _, out = engine.plan(info, segment, upstream, cfg)
     tick = progress.frame_counter(info.path, "faces", info.frame_count)
-    return str(engine.restore_faces(info, segment, upstream, cfg, out, on_frame=tick))
+    with gpu_slot(), telemetry.measure("restore_faces", segment.name, segment.n_frames, cfg.model, out):
+        return str(engine.restore_faces(info, segment, upstream, cfg, out, on_frame=tick))

@@ -3,6 +3,8 @@ from __future__ import annotations
 from prefect import task
 
 from tasks.cache import RETRIES, StepCache
+from tasks.gpu import gpu_slot
+from vidpipe import telemetry
 from vidpipe import progress
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.segments import Segment
@@ -19,4 +21,6 @@ def upscale(info: MediaInfo, segment: Segment, cfg: UpscaleConfig) -> str:
     """Real-ESRGAN on one segment; returns the lossless segment file's path."""
     _, out = engine.plan(info, segment, cfg)
     tick = progress.frame_counter(info.path, "upscale", info.frame_count)
-    return str(engine.upscale(info, segment, cfg, out, on_frame=tick))
+    device = engine.describe(cfg)
+    with gpu_slot(), telemetry.measure("upscale", segment.name, segment.n_frames, device, out):
+        return str(engine.upscale(info, segment, cfg, out, on_frame=tick))

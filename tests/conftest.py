@@ -21,6 +21,7 @@ os.environ.update(
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_TO_API_ENABLED": "false",
+        "PREFECT_SERVER_CONCURRENCY_MAXIMUM_CONCURRENCY_SLOT_WAIT_SECONDS": "1",  # GPU-limit waiters poll often
         "DO_NOT_TRACK": "1",
         # tests look in ../shared/weights first, then the user's own folders
         "VIDPIPE_MODELS_DIR": os.pathsep.join(p for p in (str(_WEIGHTS), os.environ.get("VIDPIPE_MODELS_DIR", "")) if p),
@@ -105,3 +106,32 @@ def psnr(a, b) -> float:
 
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 API (moto's server) on a free loopback port, with throwaway
+    credentials in the environment for this process and its children."""
+    from moto.server import ThreadedMotoServer
+
+    os.environ.update(
+        {"AWS_ACCESS_KEY_ID": "vidpipe-test", "AWS_SECRET_ACCESS_KEY": "vidpipe-test", "AWS_DEFAULT_REGION": "us-east-1"}
+    )
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_endpoint, request):
+    """A fresh bucket on the loopback S3 server; yields (name, boto3 client)."""
+    import re
+
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
+    client.create_bucket(Bucket=name)
+    return name, client

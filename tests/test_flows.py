@@ -78,6 +78,8 @@ def test_enhance_video_output_cache_and_resume(dance, tmp_path):
     third = enhance_video(job, return_state=True)
     states = task_states(third)
     assert states["upscale-seg0000"] == "Cached" and states["upscale-seg0001"] == "Completed"
+    fourth = enhance_video(job, return_state=True)  # and the recomputed segment is cached again
+    assert set(task_states(fourth)[k] for k in ("upscale-seg0000", "upscale-seg0001")) == {"Cached"}
     assert seg1.exists() and probe(out).frame_count == 24
 
     # a deleted final output is written again
@@ -115,7 +117,8 @@ def test_enhance_folder_reports_bad_files_and_processes_the_rest(tmp_path, media
         ("e_audio_only.mp4", "no video stream"),
     ]:
         assert status[name].status == "failed" and name in status[name].message and cause in status[name].message
-    assert sorted(p.name for p in out.iterdir()) == ["d_good clip é_final.mp4"]  # nothing partial
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["d_good clip é_compare.jpg", "d_good clip é_final.mp4"]  # nothing partial; a before/after still
 
     again = enhance_folder(str(folder), str(out), JobSpec(**SMALL))
     assert {Path(r.input).name: r.status for r in again.results}["d_good clip é.mp4"] == "skipped"
@@ -137,7 +140,7 @@ def test_cli_run_one_line_per_bad_file_and_exit_code(tmp_path, media, clip, monk
     failed = [l for l in text.splitlines() if l.startswith("failed")]
     assert len(failed) == 1 and "broken.mp4" in failed[0] and "not a video" in failed[0]
     assert (tmp_path / "out" / "ok_final.mp4").exists()
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ok_final.mp4"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ok_compare.jpg", "ok_final.mp4"]
 
 
 def test_turning_face_restore_on_reuses_cached_upscale(dance, tmp_path, random_gfpgan):

@@ -9,7 +9,8 @@ from vidpipe.media.probe import probe
 def test_engine_does_not_import_prefect():
     code = (
         "import sys, vidpipe.cli, vidpipe.config, vidpipe.jobs, vidpipe.stages.upscale, vidpipe.media.join, "
-        "vidpipe.media.synth, vidpipe.logs; assert 'prefect' not in sys.modules, 'engine imported prefect'"
+        "vidpipe.media.synth, vidpipe.logs, vidpipe.storage, vidpipe.telemetry, vidpipe.report, vidpipe.watch, "
+        "vidpipe.media.still, vidpipe.cli_ops; assert 'prefect' not in sys.modules, 'engine imported prefect'"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

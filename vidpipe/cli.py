@@ -78,6 +78,9 @@ def run(
     tile: int = typer.Option(0, help="Tile size in input pixels; 0 = automatic."),
     crf: int = typer.Option(18, help="H.264 quality (lower = better, larger)."),
     preset: str = typer.Option("medium", help="x264 preset (ultrafast ... veryslow)."),
+    upload: str = typer.Option("", help="Upload finished videos to s3://bucket/prefix."),
+    s3_endpoint_url: str = typer.Option("", help="S3-compatible endpoint (MinIO, R2); default AWS."),
+    aws_credentials_block: str = typer.Option("", help="Prefect AwsCredentials block; default: the AWS chain."),
     sample: bool = typer.Option(True, help="Write a sample clip into an empty downloads/ first."),
 ) -> None:
     """Enhance every video in INPUTS (default downloads/) into --out."""
@@ -91,6 +94,7 @@ def run(
             tile=tile, crf=crf, preset=preset, backend=backend, face_restore=face_restore,
             face_fidelity=face_fidelity, face_model=face_model, background=background, alpha_output=alpha_output,
             matte_before_upscale=matte_before_upscale, matte_model=matte_model, input_alpha=input_alpha,
+            upload=upload, s3_endpoint_url=s3_endpoint_url, aws_credentials_block=aws_credentials_block,
         )
     except ValidationError as e:
         fail("; ".join(f"--{'-'.join(str(p) for p in x['loc']).replace('_', '-')}: {x['msg']}" for x in e.errors()))
@@ -123,6 +127,8 @@ def run(
     for r in report.results:
         if r.status == "done":
             err.print(f"[green]done[/]    {r.input} -> {r.output} ({r.seconds:.1f} s, {r.engine})", highlight=False)
+            if r.url:
+                err.print(f"        download: {r.url}", highlight=False)
         elif r.status == "skipped":
             err.print(f"[blue]skipped[/] {r.input}: {r.output} is up to date", highlight=False)
         else:
@@ -253,6 +259,11 @@ def bench(
     if json_file:
         json_file.write_text(json.dumps(result, indent=2))
         err.print(f"wrote {json_file}")
+
+
+from vidpipe.cli_ops import register  # noqa: E402 - the commands need app, err and fail
+
+register(app, err, fail)
 
 
 def entry() -> None:

@@ -14,6 +14,7 @@ from vidpipe.stages.composite import CompositeConfig
 from vidpipe.stages.matte import MatteConfig
 from vidpipe.stages.restore_faces import RestoreFacesConfig
 from vidpipe.stages.upscale import UpscaleConfig
+from vidpipe.storage import S3Target
 
 
 class JobSpec(BaseModel):
@@ -65,6 +66,25 @@ class JobSpec(BaseModel):
         Field("medium", title="Encoder preset")
     )
 
+    upload: str = Field(
+        "", title="Upload to", description="s3://bucket/prefix for the finished video; empty = keep it local only"
+    )
+    s3_endpoint_url: str = Field(
+        "", title="S3 endpoint URL", description="For S3-compatible stores (MinIO, R2); empty = AWS S3"
+    )
+    aws_credentials_block: str = Field(
+        "", title="AWS credentials block",
+        description="Name of a Prefect AwsCredentials block; empty = the standard AWS chain (env, profile, role)",
+    )
+
+    @field_validator("upload")
+    @classmethod
+    def _s3_url(cls, v: str) -> str:
+        v = v.strip()
+        if v and (not v.startswith("s3://") or len(v) <= len("s3://")):
+            raise ValueError(f"upload target {v!r} must look like s3://bucket/prefix")
+        return v
+
     @field_validator("matte_model")
     @classmethod
     def _known_matte_model(cls, v: str) -> str:
@@ -102,15 +122,24 @@ class JobSpec(BaseModel):
             return None
         return RestoreFacesConfig(model=self.face_model, fidelity=self.face_fidelity)
 
+    def upload_target(self) -> S3Target | None:
+        return S3Target(self.upload, self.s3_endpoint_url or None) if self.upload else None
+
     def encode_config(self) -> EncodeConfig:
         return EncodeConfig(codec=self.codec, crf=self.crf, preset=self.preset)
 
 
-class VideoJob(JobSpec):
-    """One video to enhance."""
+class VideoLocation(BaseModel):
+    """Where one video is and where its result goes (first in the UI form)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     input: str = Field(..., title="Input video", description="Path of the video file on the worker")
     output_dir: str = Field("final_output", title="Output folder")
+
+
+class VideoJob(JobSpec, VideoLocation):
+    """One video to enhance."""
 
     def output_path(self) -> Path:
         return Path(self.output_dir) / f"{Path(self.input).stem}_final.mp4"

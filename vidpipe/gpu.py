@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -70,3 +71,52 @@ def tile_for_budget(width: int, height: int, architecture: str, half: bool, budg
     if width * height <= pixels:
         return 0
     return max(64, int(math.sqrt(pixels)) // 32 * 32)
+
+
+class PeakMemory:
+    """Samples this process's GPU memory (NVML) on a thread while the block runs;
+    ``peak_mb`` is the highest value seen, or None without an NVIDIA GPU."""
+
+    INTERVAL = 0.2
+
+    def __init__(self) -> None:
+        self.peak_mb: int | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> PeakMemory:
+        if nvidia_gpus():
+            self.peak_mb = 0
+            self._thread = threading.Thread(target=self._sample, name="gpu-peak", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+
+    def _sample(self) -> None:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+            while True:
+                self.peak_mb = max(self.peak_mb or 0, _process_mb(pynvml, handles))
+                if self._stop.wait(self.INTERVAL):
+                    break
+        finally:
+            pynvml.nvmlShutdown()
+
+
+def _process_mb(pynvml, handles) -> int:
+    """GPU memory used by this process on every GPU (MB)."""
+    used = 0
+    for h in handles:
+        try:
+            procs = pynvml.nvmlDeviceGetComputeRunningProcesses(h)
+        except pynvml.NVMLError:
+            continue
+        used += sum((p.usedGpuMemory or 0) for p in procs if p.pid == os.getpid())
+    return used >> 20

@@ -13,6 +13,8 @@ from vidpipe.version import code_version
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp"}
 TAG_PREFIX = "vidpipe:"
+#: settings that do not change the output's pixels or sound
+NOT_IN_OUTPUT = {"segment_seconds", "upload", "s3_endpoint_url", "aws_credentials_block"}
 
 
 def find_videos(paths: list[str | Path]) -> list[Path]:
@@ -33,7 +35,7 @@ def find_videos(paths: list[str | Path]) -> list[Path]:
 def job_tag(source_sha256: str, settings: dict) -> str:
     """Identifies an output: the source content, the settings that change pixels
     and the code that made it. Written into the output's metadata."""
-    relevant = {k: v for k, v in settings.items() if k != "segment_seconds"}
+    relevant = {k: v for k, v in settings.items() if k not in NOT_IN_OUTPUT}
     code = code_version(
         "vidpipe.stages.upscale", "vidpipe.stages.restore_faces", "vidpipe.stages.matte", "vidpipe.stages.composite",
         "vidpipe.media.join", "vidpipe.media.alpha", "vidpipe.models.ncnn_sr",

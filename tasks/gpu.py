@@ -1,0 +1,39 @@
+"""The GPU limit: upscale, restore_faces and matte hold one slot of a Prefect global
+concurrency limit while their model runs (inside the task body, so a cache hit
+never waits for a slot). The limit's name is ``VIDPIPE_GPU_LIMIT`` (one limit per
+GPU machine: ``vidpipe worker`` sets it); in a deployment run without it,
+``gpu-rtx3060``; in a local run without it, none (one process, one run); ``none``
+turns it off."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prefect.concurrency.sync import concurrency
+
+DEFAULT_LIMIT = "gpu-rtx3060"
+DEFAULT_SLOTS = 2
+
+
+def limit_name() -> str | None:
+    name = os.environ.get("VIDPIPE_GPU_LIMIT", "").strip()
+    if not name:
+        from prefect.runtime import deployment
+
+        return DEFAULT_LIMIT if deployment.id else None
+    return None if name.lower() in ("none", "off") else name
+
+
+@contextmanager
+def gpu_slot(needed: bool = True) -> Iterator[None]:
+    """Hold one slot of the GPU limit (strict: a missing limit is an error, not a
+    silent free-for-all). Slots are leased; a killed holder's slot comes back when
+    the lease expires on the server."""
+    name = limit_name()
+    if name is None or not needed:
+        yield
+        return
+    with concurrency(name, occupy=1, strict=True, lease_duration=120):
+        yield

@@ -1,0 +1,82 @@
+"""``vidpipe server | deploy | worker | watch``: running vidpipe like production on a
+Prefect server (see README, "Run with a Prefect server")."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer, err, fail) -> None:
+    @app.command()
+    def server(
+        host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for other machines)."),
+        port: int = typer.Option(4200, help="Port of the API and UI."),
+    ) -> None:
+        """Start a Prefect server (UI + API) for vidpipe: SQLite in .vidpipe/server unless
+        PREFECT_API_DATABASE_CONNECTION_URL names Postgres; GPU-slot leases kept on disk."""
+        from deployments import admin
+
+        env = admin.server_env(host, port)
+        err.print(f"Prefect server: http://{host}:{port} (home {env['PREFECT_HOME']})", highlight=False)
+        err.print(f"then, in another shell: export PREFECT_API_URL=http://{host}:{port}/api; vidpipe deploy")
+        raise typer.Exit(subprocess.call(admin.server_command(host, port), env=env))
+
+    @app.command()
+    def deploy(
+        pool: str = typer.Option("rtx3060", help="Process work pool of the GPU machines."),
+        gpu_limit: str = typer.Option("gpu-rtx3060", help="Global concurrency limit guarding this machine's GPU."),
+        slots: int = typer.Option(2, min=1, max=64, help="GPU steps at once on that GPU."),
+    ) -> None:
+        """Create (or update) the work pool, the GPU limit and the deployments on the
+        server at PREFECT_API_URL. Safe to run again."""
+        from deployments import admin
+
+        names = admin.deploy(pool, gpu_limit, slots)
+        err.print(f"work pool {pool}, GPU limit {gpu_limit} ({slots} slots), deployments: {', '.join(names)}")
+        err.print(f"start a worker on each GPU machine: vidpipe worker --pool {pool} --gpu-limit {gpu_limit}")
+
+    @app.command()
+    def worker(
+        pool: str = typer.Option("rtx3060", help="Work pool to take flow runs from."),
+        gpu_limit: str = typer.Option("gpu-rtx3060", help="This machine's GPU limit (one per GPU machine)."),
+        limit: int = typer.Option(4, min=1, help="Flow runs at once on this machine (GPU steps are limited apart)."),
+        name: str = typer.Option("", help="Worker name (default: pool-hostname)."),
+    ) -> None:
+        """Run flow runs from the work pool on this machine."""
+        from deployments import admin
+
+        env = admin.worker_env(gpu_limit)
+        raise typer.Exit(subprocess.call(admin.worker_command(pool, limit, name or None), env=env))
+
+    @app.command()
+    def watch(
+        folder: Path = typer.Argument(Path("downloads"), help="Folder to watch for new videos."),
+        out: Path = typer.Option(Path("final_output"), "--out", "-o", help="Output folder."),
+        deployment: str = typer.Option(
+            "enhance-video/enhance-video", help="Deployment to run (with PREFECT_API_URL); else runs here."
+        ),
+        settle: float = typer.Option(5.0, help="Seconds a file must stay unchanged before it counts as written."),
+        interval: float = typer.Option(2.0, help="Seconds between looks at the folder."),
+        once: bool = typer.Option(False, help="Start what is ready now and exit (for cron and tests)."),
+    ) -> None:
+        """Start a run for each new video in FOLDER once it has finished writing."""
+        from deployments import admin
+        from vidpipe.watch import Settler
+
+        if not folder.is_dir():
+            fail(f"{folder}: no such folder")
+        settler = Settler(folder, settle)
+        remote = bool(os.environ.get("PREFECT_API_URL"))
+        err.print(f"watching {folder} ({'runs on ' + deployment if remote else 'runs here'}); Ctrl-C stops")
+        deadline = time.monotonic() + settle + interval if once else None
+        while True:
+            for video in settler.poll():
+                err.print(admin.start_run(video, out, deployment if remote else None), highlight=False)
+            if deadline is not None and time.monotonic() > deadline:
+                return
+            time.sleep(interval)

@@ -1,0 +1,94 @@
+"""The per-video run report (Markdown, for a Prefect artifact and the log): input
+and output facts, per-step cost, cache hits, devices, peak GPU memory and where
+the result went. Pure formatting over plain data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from vidpipe.media.probe import MediaInfo
+from vidpipe.telemetry import StepStats
+
+
+@dataclass
+class StepRow:
+    """One step over all segments of a video."""
+
+    step: str
+    segments: int = 0
+    cached: int = 0
+    frames: int = 0
+    seconds: float = 0.0  # what the segments cost when they were computed
+    device: str = ""
+    peak_gpu_mb: int | None = None
+    devices: set = field(default_factory=set)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def summarize(step: str, results: Sequence[tuple[StepStats | None, bool]]) -> StepRow:
+    """``results``: (stats sidecar or None, was it a cache hit) per segment."""
+    row = StepRow(step, segments=len(results))
+    for stats, cached in results:
+        row.cached += cached
+        if stats is None:
+            continue
+        row.frames += stats.frames
+        row.seconds += stats.seconds
+        row.devices.add(stats.device)
+        if stats.peak_gpu_mb is not None:
+            row.peak_gpu_mb = max(row.peak_gpu_mb or 0, stats.peak_gpu_mb)
+    row.device = ", ".join(sorted(d for d in row.devices if d))
+    return row
+
+
+def _facts(info: MediaInfo) -> list[str]:
+    audio = ", ".join(f"{a.codec} {a.channels}ch {a.sample_rate} Hz" for a in info.audio) or "none"
+    return [
+        f"{info.width}x{info.height}" + (f" (rotated {info.rotation}°)" if info.rotation else ""),
+        f"{info.fps:.3f}" + (" (variable)" if info.vfr else ""),
+        str(info.frame_count),
+        f"{info.duration:.2f} s",
+        f"{info.codec} {info.pix_fmt}",
+        audio,
+        f"{info.size_bytes / 1e6:.1f} MB" if info.size_bytes >= 1e6 else f"{info.size_bytes / 1e3:.0f} kB",
+    ]
+
+
+def _row(cells: Sequence[object]) -> str:
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+
+def markdown(
+    source: MediaInfo,
+    output: MediaInfo,
+    rows: Sequence[StepRow],
+    location: str,
+    still: str | None = None,
+    upload_url: str | None = None,
+    wall_seconds: float | None = None,
+) -> str:
+    name = source.path.rsplit("/", 1)[-1]
+    out_name = location.rsplit("/", 1)[-1]
+    lines = [f"# {name}", ""]
+    lines += ["| | input | output |", "|---|---|---|"]
+    labels = ["size", "fps", "frames", "duration", "video", "audio", "file size"]
+    for label, a, b in zip(labels, _facts(source), _facts(output)):
+        lines.append(_row([label, a, b]))
+    lines += ["", "| step | segments | cached | frames | compute s | frames/s | device and model | peak GPU MB |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        peak = "n/a" if r.peak_gpu_mb is None else r.peak_gpu_mb
+        fps = f"{r.fps:.2f}" if r.frames else "-"
+        lines.append(_row([r.step, r.segments, r.cached, r.frames or "-", f"{r.seconds:.1f}", fps, r.device, peak]))
+    lines += ["", f"**Output:** `{location}`"]
+    if still:
+        lines.append(f"**Before/after still:** `{still}`")
+    if upload_url:
+        lines.append(f"**Download (presigned, 7 days):** [{out_name}]({upload_url})")
+    if wall_seconds is not None:
+        lines.append(f"**Wall time:** {wall_seconds:.1f} s")
+    return "\n".join(lines) + "\n"
