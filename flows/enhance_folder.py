@@ -16,6 +16,7 @@ from vidpipe.config import JobSpec, VideoJob
 from vidpipe.jobs import clean_partials, find_videos, is_current
 from vidpipe.media import background
 from vidpipe.media.probe import stored_size
+from vidpipe.resources import Busy
 from vidpipe.stages.upscale import describe
 
 
@@ -28,6 +29,7 @@ class FileResult:
     seconds: float = 0.0
     engine: str = ""  # model, backend and device used
     url: str = ""  # presigned download link, when uploaded
+    reused: str = ""  # "3/8": segments taken from the cache
 
 
 @dataclass
@@ -80,11 +82,16 @@ def enhance_folder(
             engine += " + GFPGAN" if settings.face_restore else ""
             engine += f" + RVM, background {settings.background}" if settings.background != "none" else ""
             report.results.append(
-                FileResult(str(src), "done", out.path, seconds=seconds, engine=engine, url=out.url or "")
+                FileResult(str(src), "done", out.path, seconds=seconds, engine=engine, url=out.url or "",
+                           reused=f"{out.reused}/{out.segments}" if out.reused else "")
             )
         else:
             error = state.result(raise_on_failure=False)
             message = str(error) if isinstance(error, BaseException) else (state.message or "failed")
+            if isinstance(error, Busy):  # another run has it: not a failure of this one
+                log.info("%s", message)
+                report.results.append(FileResult(str(src), "skipped", str(job.output_path()), message=message))
+                continue
             log.error("%s", message)
             report.results.append(FileResult(str(src), "failed", message=message, seconds=seconds))
     done = sum(r.status == "done" for r in report.results)

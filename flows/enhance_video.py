@@ -24,7 +24,12 @@ from vidpipe.jobs import job_tag
 from vidpipe.media import background
 from vidpipe.media.alpha import alpha_path
 from vidpipe.media.still import still_path
+from vidpipe.hashing import digest
+from vidpipe.home import home, work_dir
+from vidpipe.media.join import check_output_folder
 from vidpipe.report import StepRow
+from vidpipe.resources import VideoLock, check_free_space, intermediate_bytes
+from vidpipe.stages.upscale import output_size
 
 
 def _run_name() -> str:
@@ -50,6 +55,8 @@ class VideoResult:
     outputs: list[str] = field(default_factory=list)  # the video, and the alpha output if asked for
     still: str = ""
     uploads: list[str] = field(default_factory=list)  # s3:// URLs
+    segments: int = 0
+    reused: int = 0  # segments whose first step came from the cache (a resumed or repeated run)
     url: str | None = None  # presigned download link of the video
 
 
@@ -58,17 +65,29 @@ def enhance_video(job: VideoJob) -> VideoResult:
     """Upscale one video with Real-ESRGAN (optionally restore faces with GFPGAN, put the
     person on a new background with RVM, upload to S3); write ``<output_dir>/<name>_final.mp4``
     with the original audio, a before/after still and a run report."""
-    log = get_run_logger()
     started = time.monotonic()
     spec = job.spec()
     if spec.background != "none":
         background.check(spec.background)  # a bad background fails before any model runs
+    check_output_folder(job.output_dir)  # not after hours of upscaling
+    key = digest(str(Path(job.input).resolve()), str(job.output_path().resolve()))
+    with VideoLock(home() / "locks", key, job.input):  # one run per video at a time
+        return _enhance(job, spec, started)
+
+
+def _enhance(job: VideoJob, spec, started: float) -> VideoResult:
+    log = get_run_logger()
     info = probe(job.input)
     log.info(
         "%s: %dx%d %s, %d frames, %.2f s, %.3f fps%s, rotation %d, audio streams %d",
         info.path, info.width, info.height, info.codec, info.frame_count, info.duration,
         info.fps, " (variable)" if info.vfr else "", info.rotation, len(info.audio),
     )
+    if info.bit_depth > 8:
+        log.warning("%s: %d-bit input; the output is 8-bit SDR (H.264 yuv420p)", info.path, info.bit_depth)
+    size = output_size(info.width, info.height, spec.target, spec.scale)
+    stages = 1 + spec.face_restore + 2 * spec.mattes + spec.matte_before_upscale
+    check_free_space(work_dir(), intermediate_bytes(info.frame_count, *size, stages), info.path)
     timeline = split(info, spec.segment_seconds)
     steps = submit_steps(info, timeline, spec)
     final = steps.final
@@ -109,7 +128,7 @@ def enhance_video(job: VideoJob) -> VideoResult:
     return VideoResult(
         path=result.path, frames=result.frames, duration=result.duration, audio_streams=result.audio_streams,
         size_bytes=result.size_bytes, outputs=outputs, still=str(still_path(result.path)),
-        uploads=[u.s3_url for u in uploads], url=url,
+        uploads=[u.s3_url for u in uploads], url=url, segments=rows[0].segments, reused=rows[0].cached,
     )
 
 

@@ -126,11 +126,13 @@ def run(
         progress.set_reporter(None)
     for r in report.results:
         if r.status == "done":
-            err.print(f"[green]done[/]    {r.input} -> {r.output} ({r.seconds:.1f} s, {r.engine})", highlight=False)
+            reused = f", reused {r.reused} cached segments" if r.reused else ""
+            err.print(f"[green]done[/]    {r.input} -> {r.output} ({r.seconds:.1f} s, {r.engine}{reused})", highlight=False)
             if r.url:
                 err.print(f"        download: {r.url}", highlight=False)
         elif r.status == "skipped":
-            err.print(f"[blue]skipped[/] {r.input}: {r.output} is up to date", highlight=False)
+            why = r.message or f"{r.output} is up to date"
+            err.print(f"[blue]skipped[/] {r.input}: {why}", highlight=False)
         else:
             err.print(f"[red]failed[/]  {r.message}", highlight=False)
     if report.failed:

@@ -80,12 +80,7 @@ def join(
     out = Path(out)
     if len(timestamps) != info.frame_count:
         raise MediaError(f"{info.path}: {len(timestamps)} timestamps for {info.frame_count} frames")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"{out.parent}: cannot create output folder ({e.strerror})") from None
-    if not os.access(out.parent, os.W_OK):
-        raise OutputError(f"{out.parent}: output folder is not writable")
+    check_output_folder(out.parent)
     tmp = partial_name(out)
     try:
         _encode(segment_files, info, timestamps, tmp, encode, tag, on_frame)
@@ -95,6 +90,19 @@ def join(
         tmp.unlink(missing_ok=True)
         raise
     return JoinReport(str(out), report.frames, report.duration, report.audio_streams, out.stat().st_size)
+
+
+def check_output_folder(folder: str | Path) -> None:
+    """Create ``folder`` if needed and prove it takes a file (permissions, read-only
+    mounts, a file in the way); OutputError with one line otherwise."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe_file = folder / f".vidpipe-write-test.{os.getpid()}"
+        probe_file.write_bytes(b"")
+        probe_file.unlink()
+    except OSError as e:
+        raise OutputError(f"{folder}: output folder is not writable ({e.strerror or e})") from None
 
 
 def _frames(files: Sequence[str | Path], fmt: str = "rgb24") -> Iterator[np.ndarray]:

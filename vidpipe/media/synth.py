@@ -50,16 +50,19 @@ def make_clip(
     vfr: bool = False,
     rotation: int = 0,
     codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    silent: bool = False,
 ) -> Path:
     """Write a short clip. ``vfr`` alternates frame durations (1 and 2 ticks);
-    ``rotation`` stores display-rotation metadata (frames stay as drawn)."""
+    ``rotation`` stores display-rotation metadata (frames stay as drawn); ``pix_fmt``
+    e.g. ``yuv420p10le`` for 10-bit; ``silent`` writes an audio track of digital silence."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tb = Fraction(1, fps * 2)
     with av.open(str(path), "w") as out:
         v = out.add_stream(codec, rate=fps)
         v.width, v.height = width, height
-        v.pix_fmt = "yuv420p"
+        v.pix_fmt = pix_fmt
         v.codec_context.time_base = tb
         if codec == "libx264":
             v.options = {"crf": "16", "preset": "veryfast"}
@@ -77,18 +80,18 @@ def make_clip(
             pts += (1 + (i % 2)) if vfr else 2
         out.mux(v.encode(None))
         if a is not None:
-            _write_beat(out, a, duration=pts * float(tb), channels=audio_channels)
+            _write_beat(out, a, duration=pts * float(tb), channels=audio_channels, volume=0.0 if silent else 0.3)
     return path
 
 
-def _write_beat(out, stream, duration: float, channels: int) -> None:
+def _write_beat(out, stream, duration: float, channels: int, volume: float = 0.3) -> None:
     """A 440 Hz tone pulsing twice a second, generated chunk by chunk (constant memory)."""
     rate, chunk = 44100, 1024
     layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
     total = int(duration * rate)
     for start in range(0, total, chunk):
         t = (start + np.arange(min(chunk, total - start))) / rate
-        tone = (0.3 * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
+        tone = (volume * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(np.repeat(tone[None, :], channels, axis=0)),
                                            format="fltp", layout=layout)
         frame.sample_rate, frame.pts = rate, start

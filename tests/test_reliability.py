@@ -1,0 +1,119 @@
+"""Crash and resume, one run per video, and hostile input: a run killed at any moment
+resumes to the same output, never leaves a partial file in final_output/, and bad
+input is one line that names the file and the cause."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vidpipe.media.reader import read_frames
+
+VIDPIPE = str(Path(sys.executable).with_name("vidpipe"))
+ARGS = ["--target", "none", "--scale", "2", "--segment-seconds", "0.25", "--preset", "ultrafast", "--no-sample"]
+
+
+def frame_hashes(path: Path) -> list[str]:
+    return [hashlib.sha256(f.tobytes()).hexdigest() for f in read_frames(path)]
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(VIDPIPE_HOME=str(home), VIDPIPE_LOG_DIR=str(home / "logs"))
+    return env
+
+
+def _start(folder: Path, out: Path, home: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([VIDPIPE, "run", str(folder), "--out", str(out), *ARGS, *extra], env=_env(home),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _run(folder: Path, out: Path, home: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [VIDPIPE, "run", str(folder), "--out", str(out), *ARGS, *extra]
+    return subprocess.run(cmd, env=_env(home), capture_output=True, text=True, timeout=600)
+
+
+def _kill_when(proc: subprocess.Popen, ready, what: str, seconds: float = 300) -> None:
+    """SIGKILL the run's whole process group as soon as ``ready()`` holds (polled, no fixed sleep)."""
+    deadline = time.monotonic() + seconds
+    while not ready():
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before {what}:\n{proc.stdout.read()[-3000:]}")
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"no {what} in {seconds} s")
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.fixture(scope="module")
+def dance_folder(tmp_path_factory, clip):
+    folder = tmp_path_factory.mktemp("resume") / "downloads"
+    folder.mkdir()
+    # 8 segments of 6 frames; large enough that each upscale segment takes a moment on a CPU
+    (folder / "dance.mp4").write_bytes(clip(width=320, height=180, frames=48, fps=24).read_bytes())
+    return folder
+
+
+def test_kill_during_upscale_then_resume_gives_the_same_output(dance_folder, tmp_path):
+    home, out = tmp_path / "home", tmp_path / "final_output"
+    sidecars = lambda: sorted(home.glob("work/*/upscale/*.stats.json"))  # noqa: E731 - written per finished segment
+    proc = _start(dance_folder, out, home)
+    _kill_when(proc, lambda: len(sidecars()) >= 2, "two finished segments")
+    finished = {p: p.stat().st_mtime_ns for p in sidecars()}
+    assert 2 <= len(finished) < 8
+    assert not (out / "dance_final.mp4").exists()
+    assert not list(out.glob(".*partial*")) if out.exists() else True
+
+    resumed = _run(dance_folder, out, home)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"reused {len(finished)}/8 cached segments" in resumed.stderr, resumed.stderr
+    assert all(p.stat().st_mtime_ns == t for p, t in finished.items())  # finished segments were not recomputed
+
+    clean = _run(dance_folder, tmp_path / "reference", tmp_path / "home2")  # never interrupted
+    assert clean.returncode == 0, clean.stderr
+    assert frame_hashes(out / "dance_final.mp4") == frame_hashes(tmp_path / "reference" / "dance_final.mp4")
+
+
+def test_kill_during_join_keeps_the_previous_file_and_cleans_up(dance_folder, tmp_path):
+    home, out = tmp_path / "home", tmp_path / "final_output"
+    first = _run(dance_folder, out, home)
+    assert first.returncode == 0, first.stderr
+    final = out / "dance_final.mp4"
+    before = final.read_bytes()
+
+    # new encoder settings: every segment is cached, join runs again; kill it mid-encode
+    proc = _start(dance_folder, out, home, "--crf", "30")
+    _kill_when(proc, lambda: any(out.glob(".dance_final.*.partial.mp4")), "join's partial file")
+    assert final.read_bytes() == before  # the previous complete file, untouched
+    assert [p.name for p in out.iterdir() if p.suffix == ".mp4" and not p.name.startswith(".")] == [final.name]
+
+    again = _run(dance_folder, out, home, "--crf", "30")
+    assert again.returncode == 0, again.stderr
+    assert "reused 8/8 cached segments" in again.stderr
+    assert not list(out.glob(".*partial*"))  # the killed run's partial file is gone
+    assert final.read_bytes() != before and len(frame_hashes(final)) == 48
+
+
+def test_two_runs_on_one_folder_process_each_video_once(tmp_path, clip):
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    for name in ("a", "b"):
+        (folder / f"{name}.mp4").write_bytes(clip(name=name, width=160, height=90, frames=24, fps=24).read_bytes())
+    home, out = tmp_path / "home", tmp_path / "final_output"
+    runs = [_start(folder, out, home) for _ in range(2)]
+    logs = [p.communicate(timeout=600)[0] for p in runs]
+    assert [p.returncode for p in runs] == [0, 0], logs
+    done = [line for log in logs for line in log.splitlines() if line.startswith("done")]
+    assert sorted(Path(line.split()[1]).name for line in done) == ["a.mp4", "b.mp4"], logs  # each exactly once
+    for name in ("a", "b"):
+        assert len(frame_hashes(out / f"{name}_final.mp4")) == 24
+

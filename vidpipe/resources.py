@@ -1,0 +1,67 @@
+"""Checks before a video starts: enough free disk for its intermediates, and one
+run at a time per video (a lock file held for the run, released by the kernel
+when the process dies, so a killed run never blocks the next one)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from pathlib import Path
+
+from vidpipe.errors import OutputError, VidpipeError
+
+#: lossless FFV1 of upscaled anime-like frames: about 1/3 of raw RGB (measured 0.2-0.45 on the test clips)
+FFV1_RATIO = 0.45
+GB = 1e9
+
+
+class Busy(VidpipeError):
+    """Another run holds this video."""
+
+
+def intermediate_bytes(frames: int, width: int, height: int, stages: int) -> int:
+    """Disk that ``stages`` lossless per-segment steps at ``width``x``height`` need
+    (plus the delivered file, about a tenth of one stage)."""
+    per_stage = frames * width * height * 3 * FFV1_RATIO
+    return int(per_stage * (stages + 0.1))
+
+
+def check_free_space(folder: str | Path, need: int, what: str) -> None:
+    """OutputError when ``folder``'s file system has less than ``need`` bytes free."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise OutputError(
+            f"{what}: needs about {need / GB:.1f} GB free in {folder} for intermediates, "
+            f"only {free / GB:.1f} GB free (free some space or set VIDPIPE_HOME to a bigger disk)"
+        )
+
+
+class VideoLock:
+    """An exclusive, non-blocking lock per video (``<locks>/<sha16>.lock``)."""
+
+    def __init__(self, folder: str | Path, key: str, label: str):
+        self.path = Path(folder) / f"{key[:16]}.lock"
+        self.label = label
+        self._fd: int | None = None
+
+    def __enter__(self) -> VideoLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise Busy(f"{self.label}: already being processed by another run (pid {holder})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the lock; the file stays (harmless, reused)
+            self._fd = None
