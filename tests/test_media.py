@@ -139,3 +139,14 @@ def test_verify_flags_missing_audio(media, tmp_path, clip):
     assert silent.frame_count == with_audio.frame_count
     with pytest.raises(SyncError, match="audio"):
         verify(silent.path, with_audio)
+
+
+def test_verify_flags_audio_that_drifted(clip):
+    from dataclasses import replace
+
+    good = probe(clip(width=64, height=36, frames=24, audio=True))
+    verify(good.path, good)  # an output agrees with itself
+    a = good.audio[0]
+    longer = replace(good, audio=(replace(a, duration=a.duration + 0.2),))  # the source audio 0.2 s longer
+    with pytest.raises(SyncError, match="audio stream 0 lasts"):
+        verify(good.path, longer)

@@ -156,6 +156,36 @@ def test_api_example_waits_and_prints_the_report(server, clip):
     assert (out / f"{src.stem}_final.mp4").exists()
 
 
+def test_a_killed_gpu_step_gives_its_slot_back_when_the_lease_expires(server):
+    """SIGKILL a process inside the GPU section: its slot is taken, then comes back by
+    itself once the lease (60 s, Prefect's minimum) expires and the server's
+    repossessor runs. No manual reset."""
+    url, env, _ = server
+    holder = (
+        "from prefect.concurrency.sync import concurrency\n"
+        "import time\n"
+        "with concurrency('gpu-rtx3060', occupy=1, strict=True, lease_duration=60):\n"
+        "    print('inside', flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", holder], env=env, stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "inside"
+        with _client(url) as client:
+            assert client.read_global_concurrency_limit_by_name("gpu-rtx3060").active_slots == 1
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            killed = time.monotonic()
+            while client.read_global_concurrency_limit_by_name("gpu-rtx3060").active_slots != 0:
+                assert time.monotonic() - killed < 240, "the killed holder's slot never came back"
+                time.sleep(2)
+        print(f"slot back {time.monotonic() - killed:.0f} s after the kill")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def test_deploy_without_a_server_is_one_clear_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_URL")}
     done = subprocess.run([VIDPIPE, "deploy"], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)

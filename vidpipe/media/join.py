@@ -195,8 +195,8 @@ class _AudioMux:
 
 
 def verify(path: str | Path, source: MediaInfo) -> JoinReport:
-    """The sync check: same frame count, duration within one frame, audio present iff
-    the source had it. Raises :class:`SyncError` instead of accepting a bad file."""
+    """The sync check: same frame count, duration within one frame, the same audio
+    streams, each as long as the source's within one frame (plus codec padding). Raises :class:`SyncError` instead of accepting a bad file."""
     try:
         got = probe(path)
     except ProbeError as e:
@@ -209,6 +209,14 @@ def verify(path: str | Path, source: MediaInfo) -> JoinReport:
         problems.append(f"duration {got.duration:.3f} s, source {source.duration:.3f} s")
     if bool(got.audio) != bool(source.audio) or len(got.audio) != len(source.audio):
         problems.append(f"{len(got.audio)} audio streams, source has {len(source.audio)}")
+    else:
+        for i, (a, b) in enumerate(zip(source.audio, got.audio)):
+            if a.duration is None or b.duration is None:
+                continue  # the container does not say (e.g. WebM); the streams were checked above
+            # one video frame, plus one audio frame of encoder padding when re-encoded
+            slack = tolerance + 1024 / max(1, b.sample_rate or a.sample_rate or 44100)
+            if abs(b.duration - a.duration) > slack:
+                problems.append(f"audio stream {i} lasts {b.duration:.3f} s, source {a.duration:.3f} s")
     if problems:
         raise SyncError(f"{source.path}: output out of sync: " + "; ".join(problems))
     return JoinReport(str(path), got.frame_count, got.duration, len(got.audio), Path(path).stat().st_size)

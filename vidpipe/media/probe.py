@@ -19,6 +19,7 @@ from vidpipe.hashing import file_identity, file_sha256
 
 #: refuse before allocating anything bigger than this (pixels per frame)
 MAX_PIXELS = 8192 * 8192
+MIN_SIDE = 16
 _IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "gif", "tiff_pipe")
 
 
@@ -184,6 +185,8 @@ def probe(path: str | Path) -> MediaInfo:
         width, height = cc.width, cc.height
         if width <= 0 or height <= 0:
             raise ProbeError(f"{path}: video stream has no frame size")
+        if min(width, height) < MIN_SIDE:
+            raise ProbeError(f"{path}: frame size {width}x{height} is too small to enhance (minimum {MIN_SIDE} pixels a side)")
         if width * height > MAX_PIXELS:
             raise ProbeError(f"{path}: declared frame size {width}x{height} is too large (limit 8192x8192)")
         pix_fmt = cc.pix_fmt or "unknown"

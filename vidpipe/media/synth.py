@@ -97,3 +97,22 @@ def _write_beat(out, stream, duration: float, channels: int, volume: float = 0.3
         frame.sample_rate, frame.pts = rate, start
         out.mux(stream.encode(frame))
     out.mux(stream.encode(None))
+
+
+def make_audio_only(path: str | Path, empty_video_track: bool = False) -> Path:
+    """A file with 10 frames of silence and no pictures: audio only (AAC), or - with
+    ``empty_video_track``, in Matroska - a video track that holds no frames."""
+    path = Path(path)
+    with av.open(str(path), "w") as out:
+        if empty_video_track:
+            v = out.add_stream("ffv1", rate=24)
+            v.width, v.height, v.pix_fmt = 64, 36, "yuv420p"
+        a = out.add_stream("flac" if empty_video_track else "aac", rate=44100)
+        a.layout = "mono"
+        fmt, dtype = ("s16", np.int16) if empty_video_track else ("fltp", np.float32)
+        for i in range(10):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype), format=fmt, layout="mono")
+            frame.sample_rate, frame.pts = 44100, i * 1024
+            out.mux(a.encode(frame))
+        out.mux(a.encode(None))
+    return path
