@@ -5,6 +5,7 @@ and reporting each file's success or failure without stopping at the first."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,7 +17,7 @@ from vidpipe.config import JobSpec, VideoJob
 from vidpipe.jobs import clean_partials, find_videos, is_current
 from vidpipe.media import background
 from vidpipe.media.probe import stored_size
-from vidpipe.resources import Busy
+from vidpipe.resources import Busy, video_lock
 from vidpipe.stages.upscale import describe
 
 
@@ -68,32 +69,34 @@ def enhance_folder(
         log.warning("no videos found in %s", ", ".join(files or [input_dir]))
     for src in videos:
         job = VideoJob(input=str(src), output_dir=output_dir, **settings.model_dump())
-        if is_current(src, job.output_path(), settings.model_dump()):
-            log.info("%s: output is complete for these settings, skipped", src)
-            url = _upload_existing(job)
-            report.results.append(FileResult(str(src), "skipped", str(job.output_path()), url=url))
-            continue
-        started = time.monotonic()
-        state = enhance_video(job, return_state=True)
-        seconds = time.monotonic() - started
-        if state.is_completed():
-            out = state.result()
-            engine = describe(settings.upscale_config(), stored_size(src))
-            engine += " + GFPGAN" if settings.face_restore else ""
-            engine += f" + RVM, background {settings.background}" if settings.background != "none" else ""
-            report.results.append(
-                FileResult(str(src), "done", out.path, seconds=seconds, engine=engine, url=out.url or "",
-                           reused=f"{out.reused}/{out.segments}" if out.reused else "")
-            )
-        else:
-            error = state.result(raise_on_failure=False)
-            message = str(error) if isinstance(error, BaseException) else (state.message or "failed")
-            if isinstance(error, Busy):  # another run has it: not a failure of this one
-                log.info("%s", message)
-                report.results.append(FileResult(str(src), "skipped", str(job.output_path()), message=message))
-                continue
-            log.error("%s", message)
-            report.results.append(FileResult(str(src), "failed", message=message, seconds=seconds))
+        try:
+            with video_lock(src, job.output_path()):  # held across the check and the run
+                report.results.append(_one(job, settings, log))
+        except Busy as e:  # another run has it: not a failure of this one
+            log.info("%s", e)
+            report.results.append(FileResult(str(src), "skipped", str(job.output_path()), message=str(e)))
     done = sum(r.status == "done" for r in report.results)
     log.info("%d done, %d skipped, %d failed", done, len(report.results) - done - len(report.failed), len(report.failed))
     return report
+
+
+def _one(job: VideoJob, settings: JobSpec, log) -> FileResult:
+    """One video, under its lock: skipped when its output is current, else enhance-video."""
+    src = Path(job.input)
+    if is_current(src, job.output_path(), settings.model_dump()):
+        log.info("%s: output is complete for these settings, skipped", src)
+        return FileResult(str(src), "skipped", str(job.output_path()), url=_upload_existing(job))
+    started = time.monotonic()
+    state = enhance_video(job, return_state=True)
+    seconds = time.monotonic() - started
+    if not state.is_completed():
+        error = state.result(raise_on_failure=False)
+        message = str(error) if isinstance(error, BaseException) else (state.message or "failed")
+        log.error("%s", message)
+        return FileResult(str(src), "failed", message=message, seconds=seconds)
+    out = state.result()
+    engine = describe(settings.upscale_config(), stored_size(src))
+    engine += " + GFPGAN" if settings.face_restore else ""
+    engine += f" + RVM, background {settings.background}" if settings.background != "none" else ""
+    reused = f"{out.reused}/{out.segments}" if out.reused else ""
+    return FileResult(str(src), "done", out.path, seconds=seconds, engine=engine, url=out.url or "", reused=reused)

@@ -24,11 +24,10 @@ from vidpipe.jobs import job_tag
 from vidpipe.media import background
 from vidpipe.media.alpha import alpha_path
 from vidpipe.media.still import still_path
-from vidpipe.hashing import digest
-from vidpipe.home import home, work_dir
+from vidpipe.home import work_dir
 from vidpipe.media.join import check_output_folder
 from vidpipe.report import StepRow
-from vidpipe.resources import VideoLock, check_free_space, intermediate_bytes
+from vidpipe.resources import check_free_space, intermediate_bytes, video_lock
 from vidpipe.stages.upscale import output_size
 
 
@@ -70,8 +69,7 @@ def enhance_video(job: VideoJob) -> VideoResult:
     if spec.background != "none":
         background.check(spec.background)  # a bad background fails before any model runs
     check_output_folder(job.output_dir)  # not after hours of upscaling
-    key = digest(str(Path(job.input).resolve()), str(job.output_path().resolve()))
-    with VideoLock(home() / "locks", key, job.input):  # one run per video at a time
+    with video_lock(job.input, job.output_path()):  # one run per video at a time
         return _enhance(job, spec, started)
 
 

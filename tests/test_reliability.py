@@ -117,3 +117,19 @@ def test_two_runs_on_one_folder_process_each_video_once(tmp_path, clip):
     for name in ("a", "b"):
         assert len(frame_hashes(out / f"{name}_final.mp4")) == 24
 
+
+
+def test_video_lock_is_exclusive_across_processes_and_reentrant_within_one(tmp_path):
+    from vidpipe.resources import VideoLock
+
+    other = (
+        "import sys\nfrom vidpipe.resources import Busy, VideoLock\n"
+        "try:\n    with VideoLock(sys.argv[1], 'k' * 16, 'v.mp4'):\n        print('got it')\n"
+        "except Busy as e:\n    print(e)\n"
+    )
+    ask = lambda: subprocess.run([sys.executable, "-c", other, str(tmp_path)], capture_output=True, text=True).stdout  # noqa: E731
+    with VideoLock(tmp_path, "k" * 16, "v.mp4"):
+        with VideoLock(tmp_path, "k" * 16, "v.mp4"):  # the same process may nest it
+            pass
+        assert f"v.mp4: already being processed by another run (pid {os.getpid()})" in ask()  # still held
+    assert ask().strip() == "got it"  # released

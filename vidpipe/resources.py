@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import threading
 from pathlib import Path
 
 from vidpipe.errors import OutputError, VidpipeError
@@ -39,29 +40,53 @@ def check_free_space(folder: str | Path, need: int, what: str) -> None:
         )
 
 
+#: locks this process holds: path -> [fd, depth] (re-entrant, so enhance-folder can hold a
+#: video's lock across its up-to-date check and the enhance-video run inside it)
+_HELD: dict[Path, list[int]] = {}
+_HELD_LOCK = threading.Lock()
+
+
 class VideoLock:
-    """An exclusive, non-blocking lock per video (``<locks>/<sha16>.lock``)."""
+    """An exclusive, non-blocking lock per video (``<locks>/<sha16>.lock``) across
+    processes; re-entrant within one process."""
 
     def __init__(self, folder: str | Path, key: str, label: str):
         self.path = Path(folder) / f"{key[:16]}.lock"
         self.label = label
-        self._fd: int | None = None
 
     def __enter__(self) -> VideoLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise Busy(f"{self.label}: already being processed by another run (pid {holder})") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._fd = fd
+        with _HELD_LOCK:
+            if self.path in _HELD:
+                _HELD[self.path][1] += 1
+                return self
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise Busy(f"{self.label}: already being processed by another run (pid {holder})") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            _HELD[self.path] = [fd, 1]
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing releases the lock; the file stays (harmless, reused)
-            self._fd = None
+        with _HELD_LOCK:
+            held = _HELD.get(self.path)
+            if held is None:
+                return
+            held[1] -= 1
+            if held[1] == 0:
+                del _HELD[self.path]
+                os.close(held[0])  # closing releases the lock; the file stays (harmless, reused)
+
+
+def video_lock(source: str | Path, output: str | Path) -> VideoLock:
+    """The lock for making ``output`` from ``source``."""
+    from vidpipe.hashing import digest
+    from vidpipe.home import home
+
+    key = digest(str(Path(source).resolve()), str(Path(output).resolve()))
+    return VideoLock(home() / "locks", key, str(source))
