@@ -3,6 +3,7 @@ order, and the per-step report rows built from their futures afterwards."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from prefect import get_run_logger
@@ -28,6 +29,7 @@ class Steps:
     mattes: list[PrefectFuture] = field(default_factory=list)
     matte_cfg: MatteConfig | None = None
     by_step: dict[str, list[PrefectFuture]] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
 
     def rows(self) -> list[StepRow]:
         """Per step: segments, cache hits, cost (from each output's stats sidecar)."""
@@ -36,9 +38,16 @@ class Steps:
             results = []
             for f in futures:
                 path = f.result()
-                results.append((telemetry.read(path) if path else None, f.state.name == "Cached"))
+                results.append((telemetry.read(path) if path else None, self._reused(f, path)))
             out.append(summarize(step, results))
         return out
+
+
+    def _reused(self, future: PrefectFuture, path: str | None) -> bool:
+        """A cache hit, or a finished file an interrupted run left (made before this run)."""
+        if future.state.name == "Cached":
+            return True
+        return bool(path) and telemetry.sidecar(path).exists() and telemetry.sidecar(path).stat().st_mtime < self.started
 
 
 def submit_steps(info: MediaInfo, timeline: Timeline, spec: JobSpec) -> Steps:

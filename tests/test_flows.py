@@ -220,3 +220,24 @@ def test_matte_before_upscale_runs_on_the_source_frames(dance, tmp_path, weights
     assert states["source-seg0000"] in ("Completed", "Cached") and states["composite-seg0001"] == "Completed"
     got = probe(tmp_path / "dance_final.mp4")
     assert (got.width, got.height, got.frame_count) == (192, 108, 24)
+
+
+def test_finished_files_without_cache_records_are_not_recomputed(dance, tmp_path, monkeypatch):
+    """A kill between a segment's rename and Prefect storing its record loses nothing."""
+    import os
+    import shutil
+
+    from flows.enhance_video import enhance_video
+    from vidpipe.stages import upscale as engine
+
+    job = VideoJob(input=str(dance), output_dir=str(tmp_path / "out"), **{**SMALL, "crf": 23})
+    assert enhance_video(job, return_state=True).is_completed()
+    shutil.rmtree(os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"])  # every record gone, the files stay
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a finished segment was recomputed")
+
+    monkeypatch.setattr(engine, "upscale", must_not_run)
+    again = enhance_video(job, return_state=True)
+    assert again.is_completed(), again.message
+    assert (again.result().reused, again.result().segments) == (2, 2)

@@ -34,6 +34,12 @@ def sidecar(out: str | Path) -> Path:
     return out.with_name(out.name + ".stats.json")
 
 
+def finished(out: str | Path) -> bool:
+    """True when ``out`` is complete: its stats are written only after the step's
+    output was renamed into place, so a kill between the two leaves no sidecar."""
+    return Path(out).exists() and sidecar(out).exists()
+
+
 def read(out: str | Path) -> StepStats | None:
     try:
         return StepStats(**json.loads(sidecar(out).read_text()))
