@@ -14,8 +14,12 @@ run: $(STAMP)  ## enhance every video in downloads/ into final_output/
 test: $(STAMP) browser  ## the test suite (CI runs this)
 	$(PY) -m pytest
 
+# the bench, like the tests, looks in ../shared/weights (when there is one) before the user's model folders
+SHARED_WEIGHTS := $(wildcard $(abspath ../shared/weights))
+
 bench: $(STAMP)  ## measure stages, pipeline and the seed baselines (writes bench.json)
-	$(VENV)/bin/vidpipe bench --json bench.json --lengths 10,60
+	VIDPIPE_MODELS_DIR="$(SHARED_WEIGHTS)$${VIDPIPE_MODELS_DIR:+:$$VIDPIPE_MODELS_DIR}" \
+	  $(VENV)/bin/vidpipe bench --json bench.json --lengths 10,60
 
 server: $(STAMP)  ## a Prefect server with UI on http://127.0.0.1:$(PORT)
 	$(VENV)/bin/vidpipe server --port $(PORT)

@@ -39,10 +39,10 @@ def _segment_files(info, frames, segs, folder: Path, scale=1.0):
     for s in segs:
         h, w = frames[0].shape[:2]
         size = (round(w * scale) // 2 * 2, round(h * scale) // 2 * 2)
-        with LosslessWriter(folder / f"up{s.index}.mkv", *size, fps=info.fps) as wr:
+        with LosslessWriter(folder / f"up{s.index}.nut", *size, fps=info.fps) as wr:
             for f in frames[s.first_frame : s.end_frame]:
                 wr.write(cv2.resize(f, size, interpolation=cv2.INTER_AREA) if scale != 1 else f)
-        files.append(folder / f"up{s.index}.mkv")
+        files.append(folder / f"up{s.index}.nut")
     return files
 
 
@@ -54,7 +54,7 @@ def test_matte_covers_the_person_and_background_is_replaced(name, media, tmp_pat
     seg = split(ts, info.fps, 0.4)[0]
     frames = list(read_frames(info.path, info.video_index, seg))
     up = _segment_files(info, frames, [seg], tmp_path)[0]
-    m = matte(info, seg, up, MatteConfig(), tmp_path / "matte.mkv")
+    m = matte(info, seg, up, MatteConfig(), tmp_path / "matte.nut")
     alphas = [f[..., 3].astype(float) / 255 for f in read_frames(m, fmt="rgba")]
     assert len(alphas) == seg.n_frames
     x0, y0, x1, y1 = torso
@@ -66,7 +66,7 @@ def test_matte_covers_the_person_and_background_is_replaced(name, media, tmp_pat
     assert max(background) < 0.05, "the matte covers background"
 
     times = [i / info.fps for i in range(seg.n_frames)]
-    comp = composite(info, seg, up, m, CompositeConfig("#00FF00"), times, tmp_path / "comp.mkv")
+    comp = composite(info, seg, up, m, CompositeConfig("#00FF00"), times, tmp_path / "comp.nut")
     out = tmp_path / "final.mp4"
     seg_info = probe(up)  # join the one segment as if it were the whole video
     join([comp], seg_info, scan_timestamps(up, 0), out, EncodeConfig(preset="ultrafast"))
@@ -93,7 +93,7 @@ def test_segment_boundaries_handover_equals_one_continuous_pass(media, tmp_path)
     def run(cfg, tag):
         alphas, prev, prev_up = [], None, None
         for s, up in zip(segs, ups):
-            p = matte(info, s, up, cfg, tmp_path / f"{tag}{s.index}.mkv", prev, str(prev_up) if prev_up else None)
+            p = matte(info, s, up, cfg, tmp_path / f"{tag}{s.index}.nut", prev, str(prev_up) if prev_up else None)
             alphas += [f[..., 3].astype(float) for f in read_frames(p, fmt="rgba")]
             prev, prev_up = str(p), up
         return [np.abs(a - c).mean() for a, c in zip(alphas, continuous)]
@@ -113,13 +113,13 @@ def test_segment_boundaries_handover_equals_one_continuous_pass(media, tmp_path)
 def _rgba_segments(folder: Path, n=12, w=64, h=48):
     yy, xx = np.mgrid[0:h, 0:w]
     files = []
-    with LosslessWriter(folder / "m0.mkv", w, h, fps=24, alpha=True) as wr:
+    with LosslessWriter(folder / "m0.nut", w, h, fps=24, alpha=True) as wr:
         for i in range(n):
             rgba = np.zeros((h, w, 4), np.uint8)
             rgba[..., 0], rgba[..., 1], rgba[..., 2] = 200, (xx * 3) % 256, 60
             rgba[..., 3] = np.clip((xx + i * 2 - 10) * 6, 0, 255)
             wr.write(rgba)
-    files.append(folder / "m0.mkv")
+    files.append(folder / "m0.nut")
     return files
 
 
@@ -190,7 +190,7 @@ def test_alpha_output_from_a_low_resolution_matte_takes_colour_from_the_full_fra
     src = clip(width=64, height=48, frames=12, fps=24)
     info = probe(src)
     mattes = _rgba_segments(tmp_path)
-    color = tmp_path / "color.mkv"
+    color = tmp_path / "color.nut"
     with LosslessWriter(color, 128, 96, fps=24) as wr:
         for i in range(12):
             wr.write(np.full((96, 128, 3), 10 * i, np.uint8))

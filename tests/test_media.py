@@ -3,17 +3,19 @@
 import hashlib
 from fractions import Fraction
 
+import av
 import numpy as np
 import pytest
 
 from conftest import psnr
-from vidpipe.errors import MediaError, SyncError
+from vidpipe.errors import ConfigError, MediaError, SyncError
 from vidpipe.media.frames import rotate_upright
 from vidpipe.media.join import EncodeConfig, join, verify
 from vidpipe.media.pipeline import run_frames
 from vidpipe.media.probe import probe, scan_timestamps
 from vidpipe.media.reader import read_frames
 from vidpipe.media.segments import split
+from vidpipe.media.writer import LosslessWriter
 from vidpipe.stages.upscale import UpscaleConfig, upscale
 
 IDENTITY = UpscaleConfig(target="none")  # no model: lossless copy of the segment
@@ -27,7 +29,7 @@ def _hashes(frames):
 def _segment_files(info, tmp_path, seconds):
     ts = scan_timestamps(info.path, info.video_index)
     segs = split(ts, info.fps, seconds)
-    return [upscale(info, s, IDENTITY, tmp_path / f"{s.name}.mkv") for s in segs], ts, segs
+    return [upscale(info, s, IDENTITY, tmp_path / f"{s.name}.nut") for s in segs], ts, segs
 
 
 @pytest.mark.parametrize("name", ["mdn_friday.mp4", "mdn_flower.webm"])
@@ -41,11 +43,28 @@ def test_segments_decode_exactly_their_frames(media, tmp_path, name):
     assert pieces == whole and len(whole) == info.frame_count
 
 
-def test_lossless_intermediate_is_bit_exact(media, tmp_path):
+@pytest.mark.parametrize("codec", ["magicyuv", "ffv1"])
+def test_lossless_intermediate_is_bit_exact(media, tmp_path, monkeypatch, codec):
+    monkeypatch.setenv("VIDPIPE_INTERMEDIATE", codec)
     info = probe(media("mdn_friday.mp4"))
     files, _, segs = _segment_files(info, tmp_path, 2.0)
     decoded = [h for f in files for h in _hashes(read_frames(f))]
     assert decoded == _hashes(read_frames(info.path, info.video_index))
+    with av.open(str(files[0])) as c:
+        assert c.format.name == "nut" and c.streams.video[0].codec_context.name == codec
+
+
+def test_lossless_rgba_intermediate_and_a_bad_codec_name(tmp_path, monkeypatch):
+    rng = np.random.default_rng(7)
+    frames = [rng.integers(0, 256, (37, 53, 4), dtype=np.uint8) for _ in range(3)]  # odd sizes, noise
+    with LosslessWriter(tmp_path / "a.nut", 53, 37, fps=24, alpha=True) as w:
+        for f in frames:
+            w.write(f)
+    assert _hashes(read_frames(tmp_path / "a.nut", fmt="rgba")) == _hashes(frames)
+    monkeypatch.setenv("VIDPIPE_INTERMEDIATE", "png")
+    with pytest.raises(ConfigError, match="VIDPIPE_INTERMEDIATE"):
+        LosslessWriter(tmp_path / "b.nut", 16, 16)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nut"]  # no partial file left
 
 
 def test_frame_loop_is_ordered_bounded_and_propagates_errors():

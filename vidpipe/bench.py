@@ -21,6 +21,7 @@ from vidpipe.media.probe import probe, scan_timestamps
 from vidpipe.media.reader import read_frames
 from vidpipe.media.segments import split
 from vidpipe.media.synth import make_clip
+from vidpipe.media.writer import codec
 from vidpipe.stages.upscale import FrameUpscaler, UpscaleConfig, describe, output_size, upscale
 
 
@@ -90,6 +91,7 @@ def _run(work: Path, clip: Path | None, quick: bool, backend: str, seeds: bool, 
         "clip": {"path": str(clip) if clip else "generated", "width": info.width, "height": info.height,
                  "frames": n, "fps": info.fps, "output": f"{size[0]}x{size[1]}"},
         "upscale": describe(cfg),
+        "intermediate": f"{codec()} in NUT (lossless)",
         "stages": {},
     }
     # upscale: the model alone vs the stage (decode + model + lossless encode, overlapped),
@@ -97,7 +99,7 @@ def _run(work: Path, clip: Path | None, quick: bool, backend: str, seeds: bool, 
     model_s = stage_s = float("inf")
     for _ in range(1 if quick else 2):
         model_s = min(model_s, _timed(lambda: [up.net.forward(f) for f in frames])[1])
-        seg_files, t = _timed(lambda: [upscale(info, s, cfg, work / "up" / f"{s.name}.mkv") for s in segments])
+        seg_files, t = _timed(lambda: [upscale(info, s, cfg, work / "up" / f"{s.name}.nut") for s in segments])
         stage_s = min(stage_s, t)
     result["stages"]["upscale"] = _stage(n, stage_s, model_s)
     if matting:
@@ -107,13 +109,13 @@ def _run(work: Path, clip: Path | None, quick: bool, backend: str, seeds: bool, 
     result["stages"]["join"] = _stage(n, join_s)
     # the whole pipeline, as the seeds do it: upscale + encode with audio
     def pipeline():
-        files = [upscale(info, s, cfg, work / "pipe" / f"{s.name}.mkv") for s in segments]
+        files = [upscale(info, s, cfg, work / "pipe" / f"{s.name}.nut") for s in segments]
         join(files, info, timestamps, work / "pipeline.mp4", enc)
 
     _, pipe_s = _timed(pipeline)
     result["pipeline"] = _stage(n, pipe_s)
     if seeds:
-        result["baselines"] = _baselines(work, clip, info, up, size, enc, n)
+        result["baselines"] = _baselines(work, clip, info, up, size, n)
         for name in ("seed1", "seed2"):
             if "seconds" in result["baselines"].get(name, {}):
                 result["pipeline"][f"speedup_vs_{name}"] = round(result["baselines"][name]["seconds"] / pipe_s, 3)
@@ -142,35 +144,33 @@ def _matting(work, info, segments, seg_files) -> dict:
     def stage():
         nonlocal prev
         for s, p in zip(segments, seg_files):
-            prev = str(matte(info, s, p, MatteConfig(), work / "matte" / f"{s.name}.mkv", prev))
+            prev = str(matte(info, s, p, MatteConfig(), work / "matte" / f"{s.name}.nut", prev))
             mattes.append(prev)
 
     _, matte_s = _timed(stage)
     times = [i / info.fps for i in range(len(big))]
     _, comp_s = _timed(lambda: [
         composite(info, s, p, m, CompositeConfig("#202020"), times[s.first_frame:s.end_frame],
-                  work / "comp" / f"{s.name}.mkv")
+                  work / "comp" / f"{s.name}.nut")
         for s, p, m in zip(segments, seg_files, mattes)
     ])
     return {"matte": _stage(len(big), matte_s, model_s), "composite": _stage(len(big), comp_s)}
 
 
-def _baselines(work, clip, info, up, size, enc, n) -> dict:
-    from vidpipe import bench_seeds
-    from vidpipe.errors import ModelNotAvailable
-
+def _baselines(work, clip, info, up, size, n) -> dict:
+    """Each seed in a process of its own, as the seed scripts run (see bench_seeds)."""
     out: dict = {}
-    _, s1 = _timed(lambda: bench_seeds.seed1(str(clip), work, up.net, size, info.fps, enc))
-    out["seed1"] = {**_stage(n, s1), "backend": up.backend, "what": "PNG round trip, file by file"}
-    try:
-        from vidpipe.models import registry, store
-        from vidpipe.models.torch_sr import load_descriptor
-
-        model = load_descriptor(store.locate(registry.get("realesr-animevideov3"))).model
-        _, s2 = _timed(lambda: bench_seeds.seed2(str(clip), work, model, size, info.fps, enc))
-        out["seed2"] = {**_stage(n, s2), "backend": "torch (per frame, NCHW float)", "what": "OpenCV + JPEG q95"}
-    except ModelNotAvailable as e:
-        out["seed2"] = {"skipped": str(e)}
+    what = {
+        "seed1": (up.backend, "PNG round trip, file by file"),
+        "seed2": ("torch (per frame, NCHW float)", "OpenCV + JPEG q95"),
+    }
+    for name, (backend, desc) in what.items():
+        argv = [name, str(clip), str(work / name), str(size[0]), str(size[1]), str(info.fps), up.backend]
+        r = subprocess.run([sys.executable, "-m", "vidpipe.bench_seeds", *argv], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"baseline {name} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+        got = json.loads(r.stdout.strip().splitlines()[-1])
+        out[name] = {**_stage(n, got["seconds"]), "backend": backend, "what": desc} if "seconds" in got else got
     return out
 
 
@@ -200,7 +200,7 @@ def _length_run(clip: str) -> None:
     info = probe(clip)
     ts = scan_timestamps(clip, info.video_index)
     cfg = UpscaleConfig(target="none", scale=2)
-    files = [upscale(info, s, cfg, work / f"{s.name}.mkv") for s in split(ts, info.fps, 4.0)]
+    files = [upscale(info, s, cfg, work / f"{s.name}.nut") for s in split(ts, info.fps, 4.0)]
     join(files, info, ts, work / "out.mp4", EncodeConfig(preset="veryfast"))
     print(json.dumps({"frames": info.frame_count, "peak_rss_mb": round(_rss_mb(), 1)}))
     shutil.rmtree(work, ignore_errors=True)

@@ -14,7 +14,7 @@ ENCODERS = {
     "h264_nvenc": "H.264 on NVIDIA",
     "prores_ks": "ProRes 4444 (alpha)",
     "libvpx-vp9": "VP9 (alpha)",
-    "ffv1": "FFV1 (lossless intermediates)",
+    "magicyuv": "MagicYUV (lossless intermediates)",
     "aac": "AAC audio",
 }
 

@@ -11,9 +11,8 @@ import threading
 from pathlib import Path
 
 from vidpipe.errors import OutputError, VidpipeError
+from vidpipe.media.writer import size_ratio
 
-#: lossless FFV1 of upscaled anime-like frames: about 1/3 of raw RGB (measured 0.2-0.45 on the test clips)
-FFV1_RATIO = 0.45
 GB = 1e9
 
 
@@ -24,7 +23,7 @@ class Busy(VidpipeError):
 def intermediate_bytes(frames: int, width: int, height: int, stages: int) -> int:
     """Disk that ``stages`` lossless per-segment steps at ``width``x``height`` need
     (plus the delivered file, about a tenth of one stage)."""
-    per_stage = frames * width * height * 3 * FFV1_RATIO
+    per_stage = frames * width * height * 3 * size_ratio()
     return int(per_stage * (stages + 0.1))
 
 

@@ -54,7 +54,7 @@ def _cutout_file(matte_file, color_file) -> Path:
     from vidpipe.stages.composite import cutout
 
     matte_file, color_file = Path(matte_file), Path(color_file)
-    out = matte_file.with_name(f"{matte_file.stem}.cutout-{color_file.stem}.mkv")
+    out = matte_file.with_name(f"{matte_file.stem}.cutout-{color_file.stem}{matte_file.suffix}")
     if out.exists():
         return out
     frames = zip(read_frames(matte_file, fmt="rgba"), read_frames(color_file), strict=True)  # same length or error

@@ -19,6 +19,7 @@ from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import frame_size, read_frames
 from vidpipe.media.segments import Segment
+from vidpipe.media.writer import SEGMENT_SUFFIX
 from vidpipe.version import code_version
 
 
@@ -49,7 +50,7 @@ def plan(info: MediaInfo, segment: Segment, upstream: str, matte_file: str, cfg:
     code = code_version(__name__, "vidpipe.media.background")
     identity = bg.check(cfg.background)
     key = digest("composite", code, Path(upstream).name, Path(matte_file).name, identity)
-    return key, work_dir() / info.sha256[:16] / "composite" / f"{segment.name}-{key[:16]}.mkv"
+    return key, work_dir() / info.sha256[:16] / "composite" / f"{segment.name}-{key[:16]}{SEGMENT_SUFFIX}"
 
 
 def composite(

@@ -17,6 +17,7 @@ from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import frame_size, read_frames
 from vidpipe.media.segments import Segment
+from vidpipe.media.writer import SEGMENT_SUFFIX
 from vidpipe.models import registry, store
 from vidpipe.models.faces import Detector, Face, LandmarkSmoother, align, paste
 from vidpipe.version import code_version
@@ -77,7 +78,7 @@ def plan(info: MediaInfo, segment: Segment, upstream: str, cfg: RestoreFacesConf
     models = [file_sha256(store.locate(_model_spec(cfg.model))), file_sha256(store.locate(registry.get("yunet")))]
     code = code_version(__name__, "vidpipe.models.faces", "vidpipe.models.gfpgan")
     key = digest("restore_faces", code, Path(upstream).name, asdict(cfg), models)
-    return key, work_dir() / info.sha256[:16] / "restore_faces" / f"{segment.name}-{key[:16]}.mkv"
+    return key, work_dir() / info.sha256[:16] / "restore_faces" / f"{segment.name}-{key[:16]}{SEGMENT_SUFFIX}"
 
 
 def restore_faces(
