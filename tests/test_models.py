@@ -80,15 +80,14 @@ class _Ranged(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):  # noqa: N802
         data = self.server.payload
         start = 0
-        if rng := self.headers.get("Range"):
+        rng = self.headers.get("Range")
+        if rng:
             start = int(rng.split("=")[1].split("-")[0])
-            self.send_response(206)
-        else:
-            self.send_response(200)
+        self.server.requests.append(start)  # before replying: the client may be done before this thread runs again
+        self.send_response(206 if rng else 200)
         self.send_header("Content-Length", str(len(data) - start))
         self.end_headers()
         self.wfile.write(data[start:])
-        self.server.requests.append(start)
 
     def log_message(self, *args):
         pass
