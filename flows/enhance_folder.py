@@ -5,8 +5,8 @@ and reporting each file's success or failure without stopping at the first."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from prefect import flow, get_run_logger

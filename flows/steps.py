@@ -42,12 +42,14 @@ class Steps:
             out.append(summarize(step, results))
         return out
 
-
     def _reused(self, future: PrefectFuture, path: str | None) -> bool:
         """A cache hit, or a finished file an interrupted run left (made before this run)."""
         if future.state.name == "Cached":
             return True
-        return bool(path) and telemetry.sidecar(path).exists() and telemetry.sidecar(path).stat().st_mtime < self.started
+        try:
+            return bool(path) and telemetry.sidecar(path).stat().st_mtime < self.started
+        except FileNotFoundError:
+            return False
 
 
 def submit_steps(info: MediaInfo, timeline: Timeline, spec: JobSpec) -> Steps:

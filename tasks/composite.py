@@ -23,10 +23,10 @@ def composite(
 ) -> str:
     """The matted person over the new background; returns the lossless segment file."""
     _, out = engine.plan(info, segment, upstream, matte_file, cfg)
+    if telemetry.finished(out):  # made by a run killed before Prefect stored its result
+        return str(out)
     tb, t0 = Fraction(info.time_base), timeline.timestamps[0]
     times = [float((p - t0) * tb) for p in timeline.timestamps[segment.first_frame : segment.end_frame]]
     tick = progress.frame_counter(info.path, "composite", info.frame_count)
-    if telemetry.finished(out):  # made by a run killed before Prefect stored its result
-        return str(out)
     with telemetry.measure("composite", segment.name, segment.n_frames, f"background {cfg.background}", out):
         return str(engine.composite(info, segment, upstream, matte_file, cfg, times, out, on_frame=tick))

@@ -29,9 +29,9 @@ def matte(
 ) -> str:
     """RVM over one segment, starting from the previous segment's state; returns the RGBA file."""
     _, out = engine.plan(info, segment, upstream, cfg, prev, prev_upstream)
-    tick = progress.frame_counter(info.path, "matte", info.frame_count)
     if telemetry.finished(out):  # made by a run killed before Prefect stored its result
         return str(out)
+    tick = progress.frame_counter(info.path, "matte", info.frame_count)
     device = "input alpha" if cfg.source_alpha else f"{cfg.model} on onnxruntime"
     with gpu_slot(needed=not cfg.source_alpha), telemetry.measure("matte", segment.name, segment.n_frames, device, out):
         return str(engine.matte(info, segment, upstream, cfg, out, prev, prev_upstream, on_frame=tick))

@@ -22,8 +22,8 @@ def _plan(inputs):
 def restore_faces(info: MediaInfo, segment: Segment, upstream: str, cfg: RestoreFacesConfig) -> str:
     """GFPGAN on every face of one upscaled segment; returns the new segment file's path."""
     _, out = engine.plan(info, segment, upstream, cfg)
-    tick = progress.frame_counter(info.path, "faces", info.frame_count)
     if telemetry.finished(out):  # made by a run killed before Prefect stored its result
         return str(out)
+    tick = progress.frame_counter(info.path, "faces", info.frame_count)
     with gpu_slot(), telemetry.measure("restore_faces", segment.name, segment.n_frames, cfg.model, out):
         return str(engine.restore_faces(info, segment, upstream, cfg, out, on_frame=tick))

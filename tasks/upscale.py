@@ -20,9 +20,9 @@ def _plan(inputs):
 def upscale(info: MediaInfo, segment: Segment, cfg: UpscaleConfig) -> str:
     """Real-ESRGAN on one segment; returns the lossless segment file's path."""
     _, out = engine.plan(info, segment, cfg)
-    tick = progress.frame_counter(info.path, "upscale", info.frame_count)
     if telemetry.finished(out):  # made by a run killed before Prefect stored its result
         return str(out)
+    tick = progress.frame_counter(info.path, "upscale", info.frame_count)
     device = engine.describe(cfg)
     with gpu_slot(), telemetry.measure("upscale", segment.name, segment.n_frames, device, out):
         return str(engine.upscale(info, segment, cfg, out, on_frame=tick))

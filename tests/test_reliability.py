@@ -118,7 +118,6 @@ def test_two_runs_on_one_folder_process_each_video_once(tmp_path, clip):
         assert len(frame_hashes(out / f"{name}_final.mp4")) == 24
 
 
-
 def test_video_lock_is_exclusive_across_processes_and_reentrant_within_one(tmp_path):
     from vidpipe.resources import VideoLock
 
@@ -127,7 +126,10 @@ def test_video_lock_is_exclusive_across_processes_and_reentrant_within_one(tmp_p
         "try:\n    with VideoLock(sys.argv[1], 'k' * 16, 'v.mp4'):\n        print('got it')\n"
         "except Busy as e:\n    print(e)\n"
     )
-    ask = lambda: subprocess.run([sys.executable, "-c", other, str(tmp_path)], capture_output=True, text=True).stdout  # noqa: E731
+
+    def ask() -> str:
+        return subprocess.run([sys.executable, "-c", other, str(tmp_path)], capture_output=True, text=True).stdout
+
     with VideoLock(tmp_path, "k" * 16, "v.mp4"):
         with VideoLock(tmp_path, "k" * 16, "v.mp4"):  # the same process may nest it
             pass

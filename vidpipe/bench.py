@@ -115,7 +115,7 @@ def _run(work: Path, clip: Path | None, quick: bool, backend: str, seeds: bool, 
     _, pipe_s = _timed(pipeline)
     result["pipeline"] = _stage(n, pipe_s)
     if seeds:
-        result["baselines"] = _baselines(work, clip, info, up, size, n)
+        result["baselines"] = _baselines(work, clip, info, cfg.model, up.backend, size, n)
         for name in ("seed1", "seed2"):
             if "seconds" in result["baselines"].get(name, {}):
                 result["pipeline"][f"speedup_vs_{name}"] = round(result["baselines"][name]["seconds"] / pipe_s, 3)
@@ -157,20 +157,22 @@ def _matting(work, info, segments, seg_files) -> dict:
     return {"matte": _stage(len(big), matte_s, model_s), "composite": _stage(len(big), comp_s)}
 
 
-def _baselines(work, clip, info, up, size, n) -> dict:
-    """Each seed in a process of its own, as the seed scripts run (see bench_seeds)."""
+def _baselines(work, clip, info, model, backend, size, n) -> dict:
+    """Each seed in a process of its own, as the seed scripts run (see bench_seeds),
+    with the same model (seed 1: also the same backend) as the pipeline."""
     out: dict = {}
     what = {
-        "seed1": (up.backend, "PNG round trip, file by file"),
+        "seed1": (backend, "PNG round trip, file by file"),
         "seed2": ("torch (per frame, NCHW float)", "OpenCV + JPEG q95"),
     }
-    for name, (backend, desc) in what.items():
-        argv = [name, str(clip), str(work / name), str(size[0]), str(size[1]), str(info.fps), up.backend]
+    for name, (label, desc) in what.items():
+        argv = [name, clip, work / name, model, backend, info.width, info.height, *size, info.fps]
+        argv = [str(a) for a in argv]
         r = subprocess.run([sys.executable, "-m", "vidpipe.bench_seeds", *argv], capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"baseline {name} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
         got = json.loads(r.stdout.strip().splitlines()[-1])
-        out[name] = {**_stage(n, got["seconds"]), "backend": backend, "what": desc} if "seconds" in got else got
+        out[name] = {**_stage(n, got["seconds"]), "backend": label, "what": desc} if "seconds" in got else got
     return out
 
 

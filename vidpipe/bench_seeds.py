@@ -21,6 +21,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 
 import av
@@ -106,36 +107,32 @@ def seed2(src: str, work: Path, model, size: tuple[int, int], fps: float, enc: E
 
 
 def main(argv: list[str]) -> None:
-    """``python -m vidpipe.bench_seeds seed1|seed2 CLIP WORK WIDTH HEIGHT FPS BACKEND``:
+    """``python -m vidpipe.bench_seeds seed1|seed2 CLIP WORK MODEL BACKEND IN_W IN_H OUT_W OUT_H FPS``:
     run one baseline and print ``{"seconds": ...}`` (or ``{"skipped": why}``) as JSON."""
     from vidpipe.errors import ModelNotAvailable
-    from vidpipe.stages.upscale import FrameUpscaler, UpscaleConfig
+    from vidpipe.models.registry import upscale_model
 
-    name, clip, work, width, height, fps, backend = argv
-    size, work = (int(width), int(height)), Path(work)
+    name, clip, work, model, backend, in_w, in_h, out_w, out_h, fps = argv
+    spec, size = upscale_model(model), (int(out_w), int(out_h))
     try:
         if name == "seed1":
-            w, h = _source_size(clip)
-            net = FrameUpscaler(UpscaleConfig(target="none", scale=4, backend=backend), (w, h), size).net
-            net.forward(np.zeros((h, w, 3), np.uint8))  # loaded and warm, as vidpipe's stage is in the bench
-            run = lambda: seed1(clip, work, net, size, float(fps), EncodeConfig())  # noqa: E731
+            from vidpipe.stages.upscale import load_backend
+
+            net = load_backend(spec, backend)
+            net.forward(np.zeros((int(in_h), int(in_w), 3), np.uint8))  # loaded and warm, as the bench's stage is
+            run = partial(seed1, clip, Path(work), net, size, float(fps), EncodeConfig())
         else:
-            from vidpipe.models import registry, store
+            from vidpipe.models import store
             from vidpipe.models.torch_sr import load_descriptor
 
-            model = load_descriptor(store.locate(registry.get("realesr-animevideov3"))).model
-            run = lambda: seed2(clip, work, model, size, float(fps), EncodeConfig())  # noqa: E731
+            net = load_descriptor(store.locate(spec)).model
+            run = partial(seed2, clip, Path(work), net, size, float(fps), EncodeConfig())
     except ModelNotAvailable as e:
         print(json.dumps({"skipped": str(e)}))
         return
     start = time.perf_counter()
     run()
     print(json.dumps({"seconds": time.perf_counter() - start}))
-
-
-def _source_size(clip: str) -> tuple[int, int]:
-    with av.open(clip) as c:
-        return c.streams.video[0].width, c.streams.video[0].height
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ import threading
 from pathlib import Path
 
 from vidpipe.errors import OutputError, VidpipeError
+from vidpipe.hashing import digest
+from vidpipe.home import home
 from vidpipe.media.writer import size_ratio
 
 GB = 1e9
@@ -84,8 +86,5 @@ class VideoLock:
 
 def video_lock(source: str | Path, output: str | Path) -> VideoLock:
     """The lock for making ``output`` from ``source``."""
-    from vidpipe.hashing import digest
-    from vidpipe.home import home
-
     key = digest(str(Path(source).resolve()), str(Path(output).resolve()))
     return VideoLock(home() / "locks", key, str(source))

@@ -17,17 +17,28 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import numpy as np
 
+from vidpipe.errors import ConfigError
+from vidpipe.home import work_dir
 
 #: the suffix of every lossless segment file
 SEGMENT_SUFFIX = ".nut"
-#: codec -> (options, pixel format, with alpha, size as a fraction of raw RGB, a safe upper estimate)
+
+
+class Codec(NamedTuple):
+    options: dict[str, str]
+    pix_fmt: str
+    alpha_pix_fmt: str
+    size_ratio: float  # file size / raw RGB size: the upper end of what was measured, for disk estimates
+
+
 CODECS = {
-    "magicyuv": ({}, "gbrp", "gbrap", 0.55),
-    "ffv1": ({"level": "3", "slicecrc": "0", "slices": "4", "context": "0"}, "bgr0", "bgra", 0.45),
+    "magicyuv": Codec({}, "gbrp", "gbrap", 0.55),
+    "ffv1": Codec({"level": "3", "slicecrc": "0", "slices": "4", "context": "0"}, "bgr0", "bgra", 0.45),
 }
 
 
@@ -35,15 +46,18 @@ def codec() -> str:
     """The intermediates' codec: ``$VIDPIPE_INTERMEDIATE`` (magicyuv or ffv1)."""
     name = os.environ.get("VIDPIPE_INTERMEDIATE", "magicyuv").strip().lower() or "magicyuv"
     if name not in CODECS:
-        from vidpipe.errors import ConfigError
-
         raise ConfigError(f"VIDPIPE_INTERMEDIATE must be one of {', '.join(CODECS)}, got {name!r}")
     return name
 
 
 def size_ratio() -> float:
-    """Intermediate file size / raw RGB size, for disk estimates (upper end of what was measured)."""
-    return CODECS[codec()][3]
+    """Intermediate file size / raw RGB size, for disk estimates."""
+    return CODECS[codec()].size_ratio
+
+
+def segment_path(sha256: str, step: str, segment_name: str, key: str) -> Path:
+    """Where ``step`` keeps one segment of the video with content hash ``sha256``."""
+    return work_dir() / sha256[:16] / step / f"{segment_name}-{key[:16]}{SEGMENT_SUFFIX}"
 
 
 def partial_name(path: Path) -> Path:
@@ -61,7 +75,7 @@ class LosslessWriter:
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float = 25.0, alpha: bool = False):
         name = codec()  # a bad setting fails before any file exists
-        options, pix_fmt, alpha_pix_fmt, _ = CODECS[name]
+        spec = CODECS[name]
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = partial_name(self.path)
@@ -69,8 +83,8 @@ class LosslessWriter:
         rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)
         self._stream = self._container.add_stream(name, rate=rate)
         self._stream.width, self._stream.height = width, height
-        self._stream.pix_fmt = alpha_pix_fmt if alpha else pix_fmt
-        self._stream.options = dict(options)
+        self._stream.pix_fmt = spec.alpha_pix_fmt if alpha else spec.pix_fmt
+        self._stream.options = dict(spec.options)
         self._fmt = "rgba" if alpha else "rgb24"
         self._stream.thread_count = min(4, os.cpu_count() or 1)  # slice threads
         self._stream.codec_context.time_base = 1 / rate

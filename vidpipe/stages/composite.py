@@ -12,14 +12,13 @@ import cv2
 import numpy as np
 
 from vidpipe.hashing import digest
-from vidpipe.home import work_dir
 from vidpipe.media import background as bg
 from vidpipe.media.frames import rotate_upright
 from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import frame_size, read_frames
 from vidpipe.media.segments import Segment
-from vidpipe.media.writer import SEGMENT_SUFFIX
+from vidpipe.media.writer import segment_path
 from vidpipe.version import code_version
 
 
@@ -50,7 +49,7 @@ def plan(info: MediaInfo, segment: Segment, upstream: str, matte_file: str, cfg:
     code = code_version(__name__, "vidpipe.media.background")
     identity = bg.check(cfg.background)
     key = digest("composite", code, Path(upstream).name, Path(matte_file).name, identity)
-    return key, work_dir() / info.sha256[:16] / "composite" / f"{segment.name}-{key[:16]}{SEGMENT_SUFFIX}"
+    return key, segment_path(info.sha256, "composite", segment.name, key)
 
 
 def composite(

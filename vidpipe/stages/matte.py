@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from vidpipe.hashing import digest, file_sha256
-from vidpipe.home import work_dir
 from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import frame_size, read_frames
 from vidpipe.media.segments import Segment
-from vidpipe.media.writer import SEGMENT_SUFFIX
+from vidpipe.media.writer import segment_path
 from vidpipe.models import registry, rvm_onnx, store
 from vidpipe.version import code_version
 
@@ -65,7 +64,7 @@ def plan(
         model = file_sha256(store.locate(registry.get(cfg.model, "matte")))
         chain = Path(prev).name if (prev and cfg.handover) else (Path(prev_upstream).name if prev_upstream else None)
         key = digest("matte", code, Path(upstream).name, asdict(cfg), model, chain)
-    return key, work_dir() / info.sha256[:16] / "matte" / f"{segment.name}-{key[:16]}{SEGMENT_SUFFIX}"
+    return key, segment_path(info.sha256, "matte", segment.name, key)
 
 
 def start_state(cfg: MatteConfig, net, ratio: float, prev: str | None, prev_upstream: str | None) -> tuple:

@@ -12,12 +12,11 @@ import cv2
 import numpy as np
 
 from vidpipe.hashing import digest, file_sha256
-from vidpipe.home import work_dir
 from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import frame_size, read_frames
 from vidpipe.media.segments import Segment
-from vidpipe.media.writer import SEGMENT_SUFFIX
+from vidpipe.media.writer import segment_path
 from vidpipe.models import registry, store
 from vidpipe.models.faces import Detector, Face, LandmarkSmoother, align, paste
 from vidpipe.version import code_version
@@ -78,7 +77,7 @@ def plan(info: MediaInfo, segment: Segment, upstream: str, cfg: RestoreFacesConf
     models = [file_sha256(store.locate(_model_spec(cfg.model))), file_sha256(store.locate(registry.get("yunet")))]
     code = code_version(__name__, "vidpipe.models.faces", "vidpipe.models.gfpgan")
     key = digest("restore_faces", code, Path(upstream).name, asdict(cfg), models)
-    return key, work_dir() / info.sha256[:16] / "restore_faces" / f"{segment.name}-{key[:16]}{SEGMENT_SUFFIX}"
+    return key, segment_path(info.sha256, "restore_faces", segment.name, key)
 
 
 def restore_faces(

@@ -15,13 +15,12 @@ import numpy as np
 from vidpipe import gpu
 from vidpipe.errors import ConfigError, MediaError, ModelNotAvailable, OutOfMemory
 from vidpipe.hashing import digest
-from vidpipe.home import work_dir
 from vidpipe.media.frames import chw_float_to_hwc_u8, resize
 from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import read_frames
 from vidpipe.media.segments import Segment
-from vidpipe.media.writer import SEGMENT_SUFFIX
+from vidpipe.media.writer import segment_path
 from vidpipe.models import ncnn_sr
 from vidpipe.models.registry import DEFAULT_UPSCALE_MODEL, ModelSpec, model_fingerprint, upscale_model
 from vidpipe.tiling import tiled_forward
@@ -178,7 +177,7 @@ def plan(info: MediaInfo, segment: Segment, cfg: UpscaleConfig) -> tuple[str, Pa
     code = code_version(__name__, f"vidpipe.models.{backend}_sr", "vidpipe.tiling", "vidpipe.media.frames")
     size = output_size(info.width, info.height, cfg.target, cfg.scale)
     key = digest("upscale", code, info.sha256, segment.first_frame, segment.n_frames, asdict(cfg), size, model, backend)
-    return key, work_dir() / info.sha256[:16] / "upscale" / f"{segment.name}-{key[:16]}{SEGMENT_SUFFIX}"
+    return key, segment_path(info.sha256, "upscale", segment.name, key)
 
 
 def upscale(
