@@ -11,7 +11,8 @@ PORT   ?= 4200
 run: $(STAMP)  ## enhance every video in downloads/ into final_output/
 	$(VENV)/bin/vidpipe run
 
-test: $(STAMP) browser  ## the test suite (CI runs this)
+test: $(STAMP) browser  ## the layering contracts and the test suite (CI runs this)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 # the bench, like the tests, looks in ../shared/weights (when there is one) before the user's model folders

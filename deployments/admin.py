@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from vidpipe.errors import ConfigError
-from vidpipe.home import home
+from vidpipe.paths import home
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_FILE = ROOT / "deployments" / "prefect.yaml"

@@ -11,14 +11,13 @@ from typing import Literal
 
 from prefect import flow, get_run_logger
 
-from flows.enhance_video import enhance_video
-from tasks.upload import upload
+from flows.enhance_video import enhance_video, run_step
+from vidpipe import steps
 from vidpipe.config import JobSpec, VideoJob
 from vidpipe.jobs import clean_partials, find_videos, is_current
 from vidpipe.media import background
-from vidpipe.media.probe import stored_size
 from vidpipe.resources import Busy, video_lock
-from vidpipe.stages.upscale import describe
+from vidpipe.steps.upload import UploadWork
 
 
 @dataclass
@@ -45,10 +44,10 @@ class FolderReport:
 def _upload_existing(job: VideoJob) -> str:
     """A complete output still goes to the bucket if it is not there yet (a cheap
     checksum comparison when it is)."""
-    target = job.upload_target()
+    target = steps.get("upload").configure(job)
     if target is None:
         return ""
-    return upload(str(job.output_path()), target, job.aws_credentials_block).url
+    return run_step("upload", UploadWork(str(job.output_path()), target, job.upload_credentials_block)).url
 
 
 @flow(name="enhance-folder")
@@ -81,9 +80,11 @@ def enhance_folder(
 
 
 def _one(job: VideoJob, settings: JobSpec, log) -> FileResult:
-    """One video, under its lock: skipped when its output is current, else enhance-video."""
+    """One video, under its lock: skipped when its output carries the key this job's
+    join would have (the same plan, so "skipped" and "cached" always agree), else
+    enhance-video."""
     src = Path(job.input)
-    if is_current(src, job.output_path(), settings.model_dump()):
+    if is_current(src, job.output_path(), settings):
         log.info("%s: output is complete for these settings, skipped", src)
         return FileResult(str(src), "skipped", str(job.output_path()), url=_upload_existing(job))
     started = time.monotonic()
@@ -95,8 +96,5 @@ def _one(job: VideoJob, settings: JobSpec, log) -> FileResult:
         log.error("%s", message)
         return FileResult(str(src), "failed", message=message, seconds=seconds)
     out = state.result()
-    engine = describe(settings.upscale_config(), stored_size(src))
-    engine += " + GFPGAN" if settings.face_restore else ""
-    engine += f" + RVM, background {settings.background}" if settings.background != "none" else ""
     reused = f"{out.reused}/{out.segments}" if out.reused else ""
-    return FileResult(str(src), "done", out.path, seconds=seconds, engine=engine, url=out.url or "", reused=reused)
+    return FileResult(str(src), "done", out.path, seconds=seconds, engine=out.engine, url=out.url or "", reused=reused)

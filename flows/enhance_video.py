@@ -1,4 +1,7 @@
-"""enhance-video: probe -> split -> per-segment steps -> join -> [upload] -> report, for one video."""
+"""enhance-video, for one video: probe -> split -> every per-segment step of the job's
+plan -> join -> [export_alpha] -> [upload] -> report. The plan (``vidpipe.pipeline``)
+says which steps run on each segment, with what key and after what; this flow only
+runs it."""
 
 from __future__ import annotations
 
@@ -8,27 +11,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.futures import as_completed
+from prefect.artifacts import create_markdown_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.steps import submit_steps
-from tasks.join import join, join_alpha
-from tasks.probe import probe
-from tasks.report import artifact_key, report
-from tasks.split import split
-from tasks.upload import upload
+from flows import segments
+from tasks import task_for
+from vidpipe import steps
 from vidpipe.config import VideoJob
-from vidpipe.jobs import job_tag
 from vidpipe.media import background
-from vidpipe.media.alpha import alpha_path
+from vidpipe.media.encode import check_output_folder
 from vidpipe.media.still import still_path
-from vidpipe.home import work_dir
-from vidpipe.media.join import check_output_folder
-from vidpipe.report import StepRow
-from vidpipe.resources import check_free_space, intermediate_bytes, video_lock
-from vidpipe.stages.upscale import output_size
+from vidpipe.paths import work_dir
+from vidpipe.pipeline import Planned, plan_video
+from vidpipe.resources import check_free_space, video_lock
+from vidpipe.steps.probe import ProbeWork
+from vidpipe.steps.report import ReportWork, StepRow
+from vidpipe.steps.split import SplitWork
+from vidpipe.steps.upload import UploadWork
 
 
 def _run_name() -> str:
@@ -57,6 +57,17 @@ class VideoResult:
     segments: int = 0
     reused: int = 0  # segments whose first step came from the cache (a resumed or repeated run)
     url: str | None = None  # presigned download link of the video
+    engine: str = ""  # each step that ran, with its device and model
+
+
+def run_step(name: str, work, *, return_state: bool = False):
+    """A video-level step, planned and run here (in the flow's thread)."""
+    step = steps.get(name)
+    return task_for(step)(work, step.plan(work), return_state=return_state)
+
+
+def run_unit(unit: Planned, *, return_state: bool = False):
+    return task_for(unit.step)(unit.work, unit.plan, return_state=return_state)
 
 
 @flow(name="enhance-video", flow_run_name=_run_name, task_runner=ThreadPoolTaskRunner(max_workers=segment_workers()))
@@ -75,7 +86,7 @@ def enhance_video(job: VideoJob) -> VideoResult:
 
 def _enhance(job: VideoJob, spec, started: float) -> VideoResult:
     log = get_run_logger()
-    info = probe(job.input)
+    info = run_step("probe", ProbeWork(job.input))
     log.info(
         "%s: %dx%d %s, %d frames, %.2f s, %.3f fps%s, rotation %d, audio streams %d",
         info.path, info.width, info.height, info.codec, info.frame_count, info.duration,
@@ -83,62 +94,64 @@ def _enhance(job: VideoJob, spec, started: float) -> VideoResult:
     )
     if info.bit_depth > 8:
         log.warning("%s: %d-bit input; the output is 8-bit SDR (H.264 yuv420p)", info.path, info.bit_depth)
-    size = output_size(info.width, info.height, spec.target, spec.scale)
-    stages = 1 + spec.face_restore + 2 * spec.mattes + spec.matte_before_upscale
-    check_free_space(work_dir(), intermediate_bytes(info.frame_count, *size, stages), info.path)
-    timeline = split(info, spec.segment_seconds)
-    steps = submit_steps(info, timeline, spec)
-    final = steps.final
-    progress_id = _track_progress(info, final)
-    segments = [f.result() for f in final]
-    tag = job_tag(info.sha256, spec.model_dump())
+    timeline = run_step("split", SplitWork(info, spec.segment_seconds))
+    plan = plan_video(info, timeline, spec, job.output_path())
+    for step in plan.segment_steps:
+        log.info("%s: %s", step.name, step.describe(plan.of(step)[0].work))
+    check_free_space(work_dir(), plan.disk_bytes(), info.path)
+
+    wall_started = time.time()
+    futures = segments.submit(plan)
+    progress_id = segments.track_progress(info, plan, futures)
+    segments.results(futures)
     t0 = time.monotonic()
-    joined = join(info, segments, timeline, str(job.output_path()), spec.encode_config(), tag, return_state=True)
+    joined = run_unit(plan.join, return_state=True)
     result = joined.result()
-    update_progress_artifact(progress_id, 100.0, description=f"{len(final)} segments done, joined")
-    rows = steps.rows() + [_single_row("join", joined, info.frame_count, time.monotonic() - t0)]
+    update_progress_artifact(progress_id, 100.0, description=f"{len(plan.final)} segments done, joined")
+    cached = segments.reused(wall_started)
+    by_unit = dict(zip(map(id, plan.items), futures))
+    rows = plan.rows(lambda unit: cached(unit, by_unit[id(unit)]))
+    rows.append(_single_row("join", joined, info.frame_count, time.monotonic() - t0))
     log.info("wrote %s (%d frames, %.2f s)", result.path, result.frames, result.duration)
     outputs = [result.path]
-    if spec.alpha_output != "none":
-        out = alpha_path(job.output_path(), spec.alpha_output)
-        low_res = spec.matte_before_upscale or steps.matte_cfg.source_alpha  # alpha made at the source's size
-        colors = [f.result() for f in steps.enhanced] if low_res else None
-        mattes = [m.result() for m in steps.mattes]
-        extra = join_alpha(info, mattes, timeline, str(out), spec.alpha_output, tag, colors)
-        log.info("wrote %s (%s with alpha)", extra.path, spec.alpha_output)
-        outputs.append(extra.path)
-    uploads = []
-    target = spec.upload_target()
-    if target is not None:
+    if plan.export_alpha is not None:
         t0 = time.monotonic()
-        for path in outputs:
-            uploads.append(upload(path, target, spec.aws_credentials_block))
-            verb = "uploaded" if uploads[-1].uploaded else "already in the bucket"
-            log.info("%s: %s %s", path, verb, uploads[-1].s3_url)
-        rows.append(StepRow("upload", segments=len(outputs), cached=sum(not u.uploaded for u in uploads),
-                            frames=0, seconds=time.monotonic() - t0, device=target.endpoint_url or "aws s3"))
+        exported = run_unit(plan.export_alpha, return_state=True)
+        extra = exported.result()
+        rows.append(_single_row("export_alpha", exported, extra.frames, time.monotonic() - t0))
+        log.info("wrote %s (%s with alpha)", extra.path, spec.export_alpha)
+        outputs.append(extra.path)
+    uploads = _upload(outputs, spec, rows, log)
     url = uploads[0].url if uploads else None
-    reported = report(info, timeline, result.path, rows, url, time.monotonic() - started, return_state=True)
+    report = ReportWork(info, timeline.timestamps, result, tuple(rows), url, time.monotonic() - started)
+    reported = run_step("report", report, return_state=True)
     if reported.is_completed():
-        log.info("run report:\n%s", reported.result())
+        text = reported.result()
+        create_markdown_artifact(text, key=segments.artifact_key("enhance", info.path), description=f"vidpipe: {info.path}")
+        log.info("run report:\n%s", text)
     else:  # the video is done and sound; a missing report is worth a warning, not a failed run
         log.warning("%s: no run report: %s", result.path, reported.message)
     return VideoResult(
         path=result.path, frames=result.frames, duration=result.duration, audio_streams=result.audio_streams,
         size_bytes=result.size_bytes, outputs=outputs, still=str(still_path(result.path)),
         uploads=[u.s3_url for u in uploads], url=url, segments=rows[0].segments, reused=rows[0].cached,
+        engine=plan.describe(),
     )
+
+
+def _upload(outputs: list[str], spec, rows: list[StepRow], log) -> list:
+    target = steps.get("upload").configure(spec)
+    if target is None:
+        return []
+    t0, uploads = time.monotonic(), []
+    for path in outputs:
+        uploads.append(run_step("upload", UploadWork(path, target, spec.upload_credentials_block)))
+        verb = "uploaded" if uploads[-1].uploaded else "already in the bucket"
+        log.info("%s: %s %s", path, verb, uploads[-1].s3_url)
+    rows.append(StepRow("upload", segments=len(outputs), cached=sum(not u.uploaded for u in uploads),
+                        frames=0, seconds=time.monotonic() - t0, device=target.endpoint_url or "aws s3"))
+    return uploads
 
 
 def _single_row(step: str, state, frames: int, seconds: float) -> StepRow:
     return StepRow(step, segments=1, cached=int(state.name == "Cached"), frames=frames, seconds=seconds)
-
-
-def _track_progress(info, final: list):
-    """A progress artifact, updated as each segment's last step finishes."""
-    key = artifact_key("progress", info.path)
-    artifact = create_progress_artifact(0.0, key=key, description=f"segments done: {info.path}")
-    total = len(final) + 1  # + join
-    for done, _ in enumerate(as_completed(final), start=1):
-        update_progress_artifact(artifact, 100.0 * done / total, description=f"{done}/{len(final)} segments done")
-    return artifact

@@ -1,6 +1,12 @@
-"""One thin Prefect task per step; each wraps one engine call. Importing this
-package points Prefect at the project folder before Prefect is imported."""
+"""Orchestration: every engine step as a Prefect task, made by one factory
+(:func:`task_for`), plus the cache policy (``cache.py``) and the GPU limit
+(``gpu.py``). Importing this package points Prefect at the project folder before
+Prefect is imported, and lets the engine read Prefect credentials blocks."""
 
-from vidpipe.home import prepare_prefect_env
+from tasks.environment import prepare_prefect_env
 
 prepare_prefect_env()
+
+from tasks.factory import task_for  # noqa: E402 - after the environment is set
+
+__all__ = ["task_for"]

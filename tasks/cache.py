@@ -1,6 +1,6 @@
-"""The cache policy of every step: a key computed by the engine from content hashes,
-settings, model files and code (never the run id, so a new run after a crash
-reuses finished work), and a cache hit whose output file is gone is a miss.
+"""The cache policy of every cached step: the key is the one the engine planned
+(content hashes, settings, model files and code; never the run id, so a new run after
+a crash reuses finished work), and a cache hit whose output file is gone is a miss.
 
 When the output file is gone but its record exists, the key moves to a new
 generation (``<key>-<n>``, remembered in ``<output>.gen`` beside the output), so the
@@ -9,37 +9,32 @@ new key. Nothing is deleted from the result storage, which may be local or S3.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from prefect.cache_policies import CachePolicy
 
 from vidpipe.errors import VidpipeError
-
-Plan = Callable[[dict[str, Any]], tuple[str, Path | None]]
+from vidpipe.steps import Plan
 
 
 @dataclass
 class StepCache(CachePolicy):
-    """``plan(inputs) -> (key, output path or None)``, from the engine."""
-
-    plan: Plan = field(default=None)  # type: ignore[assignment]
+    """The key of the task's ``plan`` argument."""
 
     def compute_key(self, task_ctx, inputs, flow_parameters, **kwargs) -> str | None:
-        key, out = self.plan(inputs)
-        if out is None:
-            return key
-        out = Path(out)
+        plan: Plan = inputs["plan"]
+        if plan.out is None:
+            return plan.key
+        out = Path(plan.out)
         marker = out.with_name(out.name + ".gen")
         gen = _read_gen(marker)
-        current = f"{key}-{gen}" if gen else key
+        current = f"{plan.key}-{gen}" if gen else plan.key
         if not out.exists() and _has_record(task_ctx, current):
             gen += 1  # the record points at a file that is gone: start a new generation
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(str(gen))
-            current = f"{key}-{gen}"
+            current = f"{plan.key}-{gen}"
         return current
 
 

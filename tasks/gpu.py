@@ -1,6 +1,7 @@
-"""The GPU limit: upscale, restore_faces and matte hold one slot of a Prefect global
-concurrency limit while their model runs (inside the task body, so a cache hit
-never waits for a slot). The limit's name is ``VIDPIPE_GPU_LIMIT`` (one limit per
+"""The GPU limit: a step that says it runs a model on this machine's GPU
+(``Step.uses_gpu``: upscale, restore_faces and matte, when they do) holds one slot of
+a Prefect global concurrency limit while it runs (inside the task body, so a cache
+hit never waits for a slot, and a step on the CPU takes none). The limit's name is ``VIDPIPE_GPU_LIMIT`` (one limit per
 GPU machine: ``vidpipe worker`` sets it); in a deployment run without it,
 ``gpu-rtx3060``; in a local run without it, none (one process, one run); ``none``
 turns it off."""

@@ -10,7 +10,7 @@ def test_bench_quick_writes_the_json_figures(tmp_path, weights):
     weights("realesr-animevideov3.pth")
     out = tmp_path / "bench.json"
     r = subprocess.run(
-        [sys.executable, "-m", "vidpipe", "bench", "--quick", "--json", str(out)],
+        [sys.executable, "-m", "app", "bench", "--quick", "--json", str(out)],
         capture_output=True, text=True, cwd=tmp_path,
     )
     assert r.returncode == 0, r.stderr[-2000:]

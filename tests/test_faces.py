@@ -9,7 +9,7 @@ import pytest
 from vidpipe.media.reader import read_frames
 from vidpipe.models import registry, store
 from vidpipe.models.faces import TEMPLATE_512, Detector, LandmarkSmoother, align, paste, similarity
-from vidpipe.stages.restore_faces import FrameFaceRestorer, RestoreFacesConfig
+from vidpipe.steps.restore_faces import FrameFaceRestorer, RestoreFacesConfig
 
 
 @pytest.fixture(scope="module")

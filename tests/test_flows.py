@@ -1,6 +1,7 @@
 """End to end under one Prefect API: enhance-video and enhance-folder on small clips
 with the real model; caching asserted on task-run states."""
 
+import os
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 from conftest import psnr
 from vidpipe.config import JobSpec, VideoJob
 from vidpipe.media.probe import probe
-from vidpipe.media.reader import read_frames
+from vidpipe.media.reader import frame_size, read_frames
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 SMALL = dict(target="none", scale=2, segment_seconds=0.5, preset="ultrafast")
@@ -43,7 +44,7 @@ def dance(clip, tmp_path):
 
 def test_enhance_video_output_cache_and_resume(dance, tmp_path):
     from flows.enhance_video import enhance_video
-    from vidpipe.stages import upscale as engine
+    from vidpipe.steps import upscale as engine
 
     job = VideoJob(input=str(dance), output_dir=str(tmp_path / "out"), **SMALL)
     first = enhance_video(job, return_state=True)
@@ -70,10 +71,10 @@ def test_enhance_video_output_cache_and_resume(dance, tmp_path):
 
     # a cached segment whose file is gone is recomputed; only that one
     info = probe(dance)
-    from tasks.split import split
+    from vidpipe.steps.split import timeline as plan_segments
 
-    timeline = split.fn(info, job.segment_seconds)
-    _, seg1 = engine.plan(info, timeline.segments[1], job.spec().upscale_config())
+    timeline = plan_segments(info, job.segment_seconds)
+    seg1 = engine.plan(info, timeline.segments[1], engine.STEP.configure(job.spec(), info)).out
     seg1.unlink()
     third = enhance_video(job, return_state=True)
     states = task_states(third)
@@ -125,7 +126,7 @@ def test_enhance_folder_reports_bad_files_and_processes_the_rest(tmp_path, media
 
 
 def test_cli_run_one_line_per_bad_file_and_exit_code(tmp_path, media, clip, monkeypatch):
-    from vidpipe.cli import app
+    from app.cli import app
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -148,7 +149,7 @@ def test_turning_face_restore_on_reuses_cached_upscale(dance, tmp_path, random_g
 
     plain = VideoJob(input=str(dance), output_dir=str(tmp_path / "out"), **SMALL)
     assert enhance_video(plain, return_state=True).is_completed()
-    faces = plain.model_copy(update={"face_restore": True, "face_model": str(random_gfpgan)})
+    faces = plain.model_copy(update={"restore_faces": True, "restore_faces_model": str(random_gfpgan)})
     state = enhance_video(faces, return_state=True)
     assert state.is_completed(), state.message
     states = task_states(state)
@@ -164,7 +165,7 @@ def test_changing_background_reruns_only_composite(dance, tmp_path, weights):
     red = VideoJob(input=str(dance), output_dir=str(tmp_path / "out"), background="#FF0000", **SMALL)
     first = enhance_video(red, return_state=True)
     assert first.is_completed(), first.message
-    blue = red.model_copy(update={"background": "#0000FF", "alpha_output": "png"})
+    blue = red.model_copy(update={"background": "#0000FF", "export_alpha": "png"})
     second = enhance_video(blue, return_state=True)
     assert second.is_completed(), second.message
     states = task_states(second)
@@ -183,7 +184,7 @@ def test_cli_bad_background_fails_before_anything_runs(tmp_path, clip):
     video = clip(width=64, height=36, frames=12)
     started = time.monotonic()
     r = subprocess.run(
-        [sys.executable, "-m", "vidpipe", "run", str(video), "--out", str(tmp_path / "o"), "--background", "nope.png"],
+        [sys.executable, "-m", "app", "run", str(video), "--out", str(tmp_path / "o"), "--background", "nope.png"],
         capture_output=True, text=True, cwd=tmp_path,
     )
     assert r.returncode == 1 and "Traceback" not in r.stderr
@@ -217,7 +218,10 @@ def test_matte_before_upscale_runs_on_the_source_frames(dance, tmp_path, weights
     state = enhance_video(job, return_state=True)
     assert state.is_completed(), state.message
     states = task_states(state)
-    assert states["source-seg0000"] in ("Completed", "Cached") and states["composite-seg0001"] == "Completed"
+    assert states["matte-seg0000"] == states["composite-seg0001"] == "Completed"
+    assert not [name for name in states if name.startswith("source-")]  # matte reads the source itself: no copy
+    mattes = sorted(Path(os.environ["VIDPIPE_HOME"]).glob(f"work/{probe(dance).sha256[:16]}/matte/seg0000-*.nut"))
+    assert mattes and frame_size(mattes[-1]) == (96, 54)  # made at the source's size
     got = probe(tmp_path / "dance_final.mp4")
     assert (got.width, got.height, got.frame_count) == (192, 108, 24)
 
@@ -228,7 +232,7 @@ def test_finished_files_without_cache_records_are_not_recomputed(dance, tmp_path
     import shutil
 
     from flows.enhance_video import enhance_video
-    from vidpipe.stages import upscale as engine
+    from vidpipe.steps import upscale as engine
 
     job = VideoJob(input=str(dance), output_dir=str(tmp_path / "out"), **{**SMALL, "crf": 23})
     assert enhance_video(job, return_state=True).is_completed()

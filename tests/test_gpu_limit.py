@@ -47,12 +47,13 @@ def test_four_gpu_tasks_at_most_two_inside_and_cache_hits_never_wait(clip, tmp_p
     from prefect.task_runners import ThreadPoolTaskRunner
 
     from flows.enhance_video import enhance_video
-    from vidpipe.stages import upscale as engine
+    from vidpipe.steps import upscale as engine
 
     name = f"gpu-test-{uuid.uuid4().hex[:8]}"
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(name, limit=2)
     monkeypatch.setenv("VIDPIPE_GPU_LIMIT", name)
+    monkeypatch.setattr(engine.STEP, "uses_gpu", lambda work: True)  # as on a GPU machine
     gauge = Gauge(engine.upscale, hold=1.0)
     monkeypatch.setattr(engine, "upscale", gauge)
 
@@ -79,10 +80,32 @@ def test_four_gpu_tasks_at_most_two_inside_and_cache_hits_never_wait(clip, tmp_p
 
 def test_strict_limit_missing_is_an_error_not_a_free_for_all(clip, tmp_path, monkeypatch):
     from flows.enhance_video import enhance_video
+    from vidpipe.steps import upscale
 
     monkeypatch.setenv("VIDPIPE_GPU_LIMIT", f"gpu-missing-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setattr(upscale.STEP, "uses_gpu", lambda work: True)  # as on a GPU machine
     src = clip(width=48, height=32, frames=6, fps=24)
     job = VideoJob(input=str(src), output_dir=str(tmp_path), target="none", scale=2, preset="ultrafast")
     state = enhance_video(job, return_state=True)
     assert state.is_failed()
     assert "gpu-missing-" in state.message or "gpu-missing-" in str(state.result(raise_on_failure=False))
+
+
+def test_a_step_on_the_cpu_takes_no_gpu_slot(clip, tmp_path, monkeypatch):
+    """Steps declare whether they run a model on this machine's GPU; here (no GPU) the
+    upscale runs on the CPU, so even a missing strict limit is never asked for."""
+    from flows.enhance_video import enhance_video
+    from vidpipe.steps import upscale
+
+    monkeypatch.setenv("VIDPIPE_GPU_LIMIT", f"gpu-missing-{uuid.uuid4().hex[:8]}")
+    src = clip(width=48, height=32, frames=6, fps=24)
+    job = VideoJob(input=str(src), output_dir=str(tmp_path), target="none", scale=2, preset="ultrafast", crf=30)
+    from vidpipe.media.probe import probe
+    from vidpipe.steps.base import SegmentWork
+    from vidpipe.steps.split import timeline
+
+    info = probe(src)
+    work = SegmentWork(info, timeline(info, 4.0).segments[0], upscale.STEP.configure(job.spec(), info))
+    assert upscale.STEP.uses_gpu(work) is False  # ncnn on the CPU of this machine
+    state = enhance_video(job, return_state=True)
+    assert state.is_completed(), state.message

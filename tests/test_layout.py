@@ -1,23 +1,57 @@
-"""The engine never imports Prefect; the sample clip `make run` writes is usable."""
+"""The layering holds: import-linter's contracts pass (and fail on a deliberate
+violation), the engine imports no Prefect at run time, and the sample clip `make run`
+writes is usable."""
 
+import pkgutil
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import vidpipe
+from conftest import ROOT
 from vidpipe.media.probe import probe
 
+LINT = str(Path(sys.executable).with_name("lint-imports"))
+PACKAGES = ("vidpipe", "tasks", "flows", "deployments", "app")
 
-def test_engine_does_not_import_prefect():
+
+def test_import_contracts_are_kept():
+    r = subprocess.run([LINT], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "3 kept, 0 broken" in r.stdout
+
+
+def test_a_deliberate_violation_breaks_the_contracts(tmp_path):
+    """A scratch copy of the project with an engine module that imports Prefect and a
+    task module that imports a flow: lint-imports names both."""
+    for name in PACKAGES:
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    (tmp_path / "vidpipe" / "scratch_engine.py").write_text("import prefect\n")
+    (tmp_path / "tasks" / "scratch_task.py").write_text("from flows import enhance_video\n")
+    r = subprocess.run([LINT], cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(tmp_path)})
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    assert "The engine never imports Prefect BROKEN" in out and "vidpipe.scratch_engine -> prefect" in out
+    assert "never upwards BROKEN" in out and "tasks.scratch_task -> flows" in out
+
+
+def test_no_engine_module_imports_prefect_at_run_time():
+    engine = sorted(m.name for m in pkgutil.walk_packages(vidpipe.__path__, "vidpipe."))
+    assert "vidpipe.steps.upscale" in engine and "vidpipe.pipeline" in engine
     code = (
-        "import sys, vidpipe.cli, vidpipe.config, vidpipe.jobs, vidpipe.stages.upscale, vidpipe.media.join, "
-        "vidpipe.media.synth, vidpipe.logs, vidpipe.storage, vidpipe.telemetry, vidpipe.report, vidpipe.watch, "
-        "vidpipe.media.still, vidpipe.cli_ops; assert 'prefect' not in sys.modules, 'engine imported prefect'"
+        f"import importlib, sys\nfor m in {engine!r}: importlib.import_module(m)\n"
+        "import app.cli\n"  # the CLI itself loads Prefect only inside `run` (probe, models, doctor stay light)
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'tasks', 'flows', 'deployments'))\n"
+        "assert not bad, bad\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 
 
 def test_sample_clip_has_video_and_audio(tmp_path, monkeypatch):
-    from vidpipe.cli import _ensure_sample
+    from app.cli import _ensure_sample
 
     _ensure_sample(tmp_path / "downloads")
     info = probe(tmp_path / "downloads" / "sample.mp4")

@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 
 from vidpipe.errors import ConfigError
-from vidpipe.media.alpha import export_alpha
 from vidpipe.media.background import check, cover
-from vidpipe.media.join import EncodeConfig, join
+from vidpipe.media.encode import EncodeConfig
 from vidpipe.media.probe import probe, scan_timestamps
 from vidpipe.media.reader import read_frames
 from vidpipe.media.segments import split
 from vidpipe.media.writer import LosslessWriter
 from vidpipe.models import rvm_onnx
-from vidpipe.stages.composite import CompositeConfig, composite
-from vidpipe.stages.matte import MatteConfig, matte
+from vidpipe.steps.composite import CompositeConfig, composite
+from vidpipe.steps.export_alpha import export_alpha
+from vidpipe.steps.join import join
+from vidpipe.steps.matte import MatteConfig, matte
 
 GREEN = np.array([0, 255, 0])
 # (clip, torso box that is surely person, strip that is surely background), x0, y0, x1, y1 in source pixels

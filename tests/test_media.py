@@ -10,13 +10,14 @@ import pytest
 from conftest import psnr
 from vidpipe.errors import ConfigError, MediaError, SyncError
 from vidpipe.media.frames import rotate_upright
-from vidpipe.media.join import EncodeConfig, join, verify
+from vidpipe.media.encode import EncodeConfig, verify
+from vidpipe.steps.join import join
 from vidpipe.media.pipeline import run_frames
 from vidpipe.media.probe import probe, scan_timestamps
 from vidpipe.media.reader import read_frames
 from vidpipe.media.segments import split
 from vidpipe.media.writer import LosslessWriter
-from vidpipe.stages.upscale import UpscaleConfig, upscale
+from vidpipe.steps.upscale import UpscaleConfig, upscale
 
 IDENTITY = UpscaleConfig(target="none")  # no model: lossless copy of the segment
 FAST = EncodeConfig(preset="ultrafast")

@@ -13,7 +13,7 @@ from vidpipe.errors import ModelNotAvailable, OutOfMemory
 from vidpipe.media.frames import chw_float_to_hwc_u8
 from vidpipe.media.reader import read_frames
 from vidpipe.models import ncnn_sr, registry, store, torch_sr
-from vidpipe.stages.upscale import FrameUpscaler, UpscaleConfig, resolve_backend
+from vidpipe.steps.upscale import FrameUpscaler, UpscaleConfig, resolve_backend
 from vidpipe.tiling import tiled_forward
 
 

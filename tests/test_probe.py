@@ -87,7 +87,7 @@ def test_bad_input_is_one_clear_probe_error(tmp_path, media, name, cause):
 def test_cli_probe_bad_file_prints_one_line_no_traceback(tmp_path):
     bad = tmp_path / "notes.mp4"
     bad.write_text("not a video")
-    r = subprocess.run([sys.executable, "-m", "vidpipe", "probe", str(bad)], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "app", "probe", str(bad)], capture_output=True, text=True)
     assert r.returncode == 1
     lines = [l for l in r.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and "notes.mp4" in lines[0] and "Traceback" not in r.stderr
@@ -97,8 +97,30 @@ def test_cli_probe_json(media):
     import json
 
     r = subprocess.run(
-        [sys.executable, "-m", "vidpipe", "probe", "--json", str(media("mdn_friday.mp4"))], capture_output=True, text=True
+        [sys.executable, "-m", "app", "probe", "--json", str(media("mdn_friday.mp4"))], capture_output=True, text=True
     )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["frame_count"] == 185 and d["audio"][0]["codec"] == "aac"
+
+
+def test_a_scan_is_kept_on_disk_by_content(clip, tmp_path, monkeypatch):
+    """A new process (or a folder sweep) does not decode an unchanged file again; a file
+    with other content is decoded."""
+    import shutil
+
+    from vidpipe.media import probe as media_probe
+
+    src = tmp_path / "a.mp4"
+    shutil.copy(clip(width=64, height=36, frames=12), src)
+    first = probe(src)
+    media_probe._SCANS.clear()  # as in a new process
+
+    def no_decoding(*args):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(media_probe, "_decode_all", no_decoding)
+    assert probe(src) == first
+    shutil.copy(clip(width=64, height=36, frames=10), src)  # other content, same path
+    with pytest.raises(AssertionError, match="decoded again"):
+        probe(src)

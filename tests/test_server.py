@@ -104,7 +104,8 @@ def test_api_run_on_the_worker_uploads_and_reports(server, s3_endpoint, clip):
     src = clip(width=64, height=36, frames=24, fps=24)
     out = base / "final_output"
     job = dict(input=str(src), output_dir=str(out), target="none", scale=2, segment_seconds=0.5,
-               preset="ultrafast", upload="s3://finished/dance", s3_endpoint_url=s3_endpoint)
+               preset="ultrafast", upload="s3://finished/dance",
+               s3_endpoint_url=s3_endpoint)  # the 0.1 name of upload_endpoint_url: API scripts keep working
 
     with _client(url) as client:
         deployment = client.read_deployment_by_name("enhance-video/enhance-video")
@@ -208,7 +209,7 @@ def test_ui_run_form_shows_the_job_fields(server, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 2400})
             page.goto(page_url, wait_until="networkidle", timeout=90_000)
-            for title in ("Input video", "Background", "Target size", "Upload to", "Restore faces", "Alpha output"):
+            for title in ("Input video", "Background", "Target size", "Upload to", "Restore faces", "Export alpha"):
                 label = re.compile(rf"^{re.escape(title)}( \(Optional\))?$")  # the form's field titles
                 page.get_by_text(label).first.wait_for(timeout=60_000)
             first = page.get_by_text(re.compile(r"^(Input video|Target size)")).first.inner_text()

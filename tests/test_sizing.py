@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vidpipe.errors import ConfigError
-from vidpipe.stages.upscale import TARGET_SHORT_SIDE, output_size
+from vidpipe.steps.upscale import TARGET_SHORT_SIDE, output_size
 
 
 @given(w=st.integers(1, 8192), h=st.integers(1, 8192), target=st.sampled_from(["720p", "1080p", "2160p", "none"]))

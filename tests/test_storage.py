@@ -2,7 +2,6 @@
 metadata, idempotence, presigned links, and one clear line for what a user must fix."""
 
 import hashlib
-import os
 import urllib.request
 
 import pytest
@@ -89,21 +88,25 @@ def test_not_an_s3_url():
 
     with pytest.raises(ValidationError, match="s3://bucket/prefix"):
         JobSpec(upload="my-bucket/videos")
-    assert JobSpec(upload="s3://b/p", s3_endpoint_url="http://x").upload_target() == S3Target("s3://b/p", "http://x")
+    from vidpipe.steps import upload as step
+
+    spec = JobSpec(upload="s3://b/p", upload_endpoint_url="http://x")
+    assert step.STEP.configure(spec) == S3Target("s3://b/p", "http://x")
 
 
 @pytest.mark.usefixtures("prefect_api")
 def test_credentials_from_a_prefect_aws_credentials_block(bucket, s3_endpoint, tmp_path, monkeypatch):
     from prefect_aws import AwsCredentials
 
-    from tasks.upload import _session
+    import tasks  # noqa: F401 - installs the Prefect block reader
+    from vidpipe.storage import session_for
 
     name, client = bucket
     AwsCredentials(aws_access_key_id="from-block", aws_secret_access_key="block-secret",
                    region_name="us-east-1").save("vidpipe-test-creds", overwrite=True)
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")  # nothing in the environment: the block is the only source
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    session = _session("vidpipe-test-creds")
+    session = session_for("vidpipe-test-creds")
     assert session.get_credentials().access_key == "from-block"
     result = upload(_file(tmp_path / "b_final.mp4", 5000), S3Target(f"s3://{name}", s3_endpoint), session)
     assert result.uploaded and client.head_object(Bucket=name, Key="b_final.mp4")["ContentLength"] == 5000

@@ -7,12 +7,12 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import psnr
-from vidpipe.cli import app
+from app.cli import app
 from vidpipe.media.frames import chw_float_to_hwc_u8
 from vidpipe.media.reader import read_frames
 from vidpipe.models import ncnn_sr
 from vidpipe.models.registry import UPSCALE_MODELS, model_fingerprint, upscale_model
-from vidpipe.stages.upscale import FrameUpscaler, UpscaleConfig
+from vidpipe.steps.upscale import FrameUpscaler, UpscaleConfig
 from vidpipe.tiling import tiled_forward
 
 

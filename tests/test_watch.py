@@ -2,7 +2,7 @@
 
 import os
 
-from vidpipe.watch import Settler
+from app.watch import Settler
 
 
 def test_a_file_is_ready_once_it_stops_growing(tmp_path):

@@ -1,81 +1,153 @@
-"""What a run asks for (pydantic, validated once at the edge: CLI, flow parameters).
-The engine takes the frozen dataclasses these produce."""
+"""What a run asks for (pydantic, validated once at the edge). One source of names,
+defaults, help and bounds: the Prefect UI form is made from :class:`VideoJob`, the
+``vidpipe run`` options from :class:`JobSpec` (``app/options.py``), and each step's
+``configure`` reads its fields into the step's frozen ``Config``.
+
+Naming: a setting of one step starts with the step's name (``restore_faces_model``,
+``matte_before_upscale``, ``upload_endpoint_url``); a setting named just like a step
+turns it on or says what it makes (``restore_faces``, ``export_alpha``, ``upload``).
+Settings of the delivered video as a whole (``target``, ``scale``, ``background``,
+``codec``, ``crf``, ``preset``) and of the job (``segment_seconds``) have plain names.
+Every field says which step reads it (``json_schema_extra["step"]``)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vidpipe.media.join import EncodeConfig
 from vidpipe.models.registry import DEFAULT_UPSCALE_MODEL, MODELS, UPSCALE_MODELS
-from vidpipe.stages.composite import CompositeConfig
-from vidpipe.stages.matte import MatteConfig
-from vidpipe.stages.restore_faces import RestoreFacesConfig
-from vidpipe.stages.upscale import UpscaleConfig
-from vidpipe.storage import S3Target
+
+#: names of 0.1 -> their names now; the old ones are still accepted (with a warning) until 0.3
+RENAMED = {
+    "face_restore": "restore_faces",
+    "face_model": "restore_faces_model",
+    "face_fidelity": "restore_faces_fidelity",
+    "backend": "upscale_backend",
+    "tile": "upscale_tile",
+    "alpha_output": "export_alpha",
+    "input_alpha": "matte_input_alpha",
+    "s3_endpoint_url": "upload_endpoint_url",
+    "aws_credentials_block": "upload_credentials_block",
+}
+
+
+def _step(name: str) -> dict[str, Any]:
+    return {"step": name}
+
+
+def _accept_old_names(schema: dict[str, Any]) -> None:
+    # the server checks run parameters against this schema before the flow sees them;
+    # without additionalProperties=false it lets the 0.1 names through to the validator
+    # below, which renames them and still refuses any other unknown name
+    schema.pop("additionalProperties", None)
 
 
 class JobSpec(BaseModel):
     """Settings shared by every video of a run."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_accept_old_names)
 
     target: Literal["720p", "1080p", "2160p", "none"] = Field(
-        "1080p", title="Target size", description="Short side of the output (aspect kept); none = keep the input size"
+        "1080p", title="Target size", description="Short side of the output (aspect kept); none = keep the input size",
+        json_schema_extra=_step("upscale"),
     )
     scale: float | None = Field(
-        None, title="Scale", gt=1.0, le=8.0, description="Scale factor instead of a target size (e.g. 2)"
+        None, title="Scale", gt=1.0, le=8.0, description="Scale factor instead of a target size (e.g. 2)",
+        json_schema_extra=_step("upscale"),
     )
     upscale_model: str = Field(
-        DEFAULT_UPSCALE_MODEL, title="Upscale model", description="Real-ESRGAN model name, or a .pth file path"
+        DEFAULT_UPSCALE_MODEL, title="Upscale model", description="Real-ESRGAN model name, or a .pth file path",
+        json_schema_extra=_step("upscale"),
     )
-    backend: Literal["auto", "torch", "ncnn"] = Field(
-        "auto", title="Backend", description="auto: torch on a CUDA GPU, else ncnn, else torch on the CPU"
+    upscale_backend: Literal["auto", "torch", "ncnn"] = Field(
+        "auto", title="Upscale backend", description="auto: torch on a CUDA GPU, else ncnn, else torch on the CPU",
+        json_schema_extra=_step("upscale"),
     )
-    face_restore: bool = Field(False, title="Restore faces", description="GFPGAN on every face after upscaling")
-    face_model: str = Field("GFPGANv1.4", title="Face model", description="GFPGAN model name or .pth path")
-    face_fidelity: float = Field(
-        0.0, title="Face fidelity", ge=0.0, le=1.0, description="0 = fully restored faces, 1 = the original faces"
+    upscale_tile: int = Field(
+        0, title="Upscale tile size", ge=0, le=4096, description="Input tile size in pixels; 0 = automatic",
+        json_schema_extra=_step("upscale"),
     )
-    tile: int = Field(0, title="Tile size", ge=0, le=4096, description="Input tile size in pixels; 0 = automatic")
-    background: str = Field(
-        "none",
-        title="Background",
-        description="none (keep the original), blur, a colour #RRGGBB, or an image/video file (or a name in backgrounds/)",
+    restore_faces: bool = Field(
+        False, title="Restore faces", description="GFPGAN on every face after upscaling",
+        json_schema_extra=_step("restore_faces"),
     )
-    alpha_output: Literal["none", "prores", "webm", "png"] = Field(
-        "none", title="Alpha output", description="Also write the cut-out person with alpha (ProRes 4444, VP9 WebM or PNGs)"
+    restore_faces_model: str = Field(
+        "GFPGANv1.4", title="Face model", description="GFPGAN model name or .pth path",
+        json_schema_extra=_step("restore_faces"),
+    )
+    restore_faces_fidelity: float = Field(
+        0.0, title="Face fidelity", ge=0.0, le=1.0, description="0 = fully restored faces, 1 = the original faces",
+        json_schema_extra=_step("restore_faces"),
     )
     matte_model: str = Field(
-        "rvm_mobilenetv3_fp32", title="Matting model", description="An RVM export; ResNet50 is sharper and slower"
+        "rvm_mobilenetv3_fp32", title="Matting model", description="An RVM export; ResNet50 is sharper and slower",
+        json_schema_extra=_step("matte"),
     )
-    input_alpha: bool = Field(
-        True, title="Use the input's alpha", description="Inputs with their own alpha (VP8/VP9) skip RVM and use it"
+    matte_input_alpha: bool = Field(
+        True, title="Use the input's alpha", description="Inputs with their own alpha (VP8/VP9) skip RVM and use it",
+        json_schema_extra=_step("matte"),
     )
     matte_before_upscale: bool = Field(
-        False, title="Matte before upscale", description="Matte the original frames and scale the alpha up (cheaper)"
+        False, title="Matte before upscale", description="Matte the original frames and scale the alpha up (cheaper)",
+        json_schema_extra=_step("matte"),
+    )
+    background: str = Field(
+        "none", title="Background",
+        description="none (keep the original), blur, a colour #RRGGBB, or an image/video file (or a name in backgrounds/)",
+        json_schema_extra=_step("composite"),
+    )
+    export_alpha: Literal["none", "prores", "webm", "png"] = Field(
+        "none", title="Export alpha",
+        description="Also write the cut-out person with alpha (ProRes 4444, VP9 WebM or PNGs)",
+        json_schema_extra=_step("export_alpha"),
     )
     segment_seconds: float = Field(
-        4.0, title="Segment length (s)", gt=0.0, le=600.0, description="Length of the cached, retryable units of work"
+        4.0, title="Segment length (s)", gt=0.0, le=600.0, description="Length of the cached, retryable units of work",
+        json_schema_extra=_step("split"),
     )
-    codec: Literal["libx264", "libx265"] = Field("libx264", title="Output codec")
-    crf: int = Field(18, title="Quality (CRF)", ge=0, le=51, description="Lower is better quality and larger files")
+    codec: Literal["libx264", "libx265"] = Field(
+        "libx264", title="Output codec", description="H.264 (plays everywhere) or H.265 (smaller)",
+        json_schema_extra=_step("join"),
+    )
+    crf: int = Field(
+        18, title="Quality (CRF)", ge=0, le=51, description="Lower is better quality and larger files",
+        json_schema_extra=_step("join"),
+    )
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"] = (
-        Field("medium", title="Encoder preset")
+        Field("medium", title="Encoder preset", description="Slower presets make smaller files",
+              json_schema_extra=_step("join"))
     )
-
     upload: str = Field(
-        "", title="Upload to", description="s3://bucket/prefix for the finished video; empty = keep it local only"
+        "", title="Upload to", description="s3://bucket/prefix for the finished video; empty = keep it local only",
+        json_schema_extra=_step("upload"),
     )
-    s3_endpoint_url: str = Field(
-        "", title="S3 endpoint URL", description="For S3-compatible stores (MinIO, R2); empty = AWS S3"
+    upload_endpoint_url: str = Field(
+        "", title="S3 endpoint URL", description="For S3-compatible stores (MinIO, R2); empty = AWS S3",
+        json_schema_extra=_step("upload"),
     )
-    aws_credentials_block: str = Field(
+    upload_credentials_block: str = Field(
         "", title="AWS credentials block",
         description="Name of a Prefect AwsCredentials block; empty = the standard AWS chain (env, profile, role)",
+        json_schema_extra=_step("upload"),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not any(old in data for old in RENAMED):
+            return data
+        data = dict(data)
+        for old, new in RENAMED.items():
+            if old in data:
+                if new in data:
+                    raise ValueError(f"{old} is the old name of {new}: give only {new}")
+                warnings.warn(f"the setting {old} is now {new} (the old name works until vidpipe 0.3)",
+                              FutureWarning, stacklevel=2)
+                data[new] = data.pop(old)
+        return data
 
     @field_validator("upload")
     @classmethod
@@ -100,33 +172,11 @@ class JobSpec(BaseModel):
             raise ValueError(f"unknown upscale model {v!r}; known: {', '.join(UPSCALE_MODELS)}")
         return v
 
-    def upscale_config(self) -> UpscaleConfig:
-        return UpscaleConfig(
-            model=self.upscale_model, target=self.target, scale=self.scale, tile=self.tile, backend=self.backend
-        )
-
-    @property
-    def mattes(self) -> bool:
-        return self.background != "none" or self.alpha_output != "none"
-
-    def matte_config(self, input_has_alpha: bool = False) -> MatteConfig | None:
-        if not self.mattes:
-            return None
-        return MatteConfig(model=self.matte_model, source_alpha=input_has_alpha and self.input_alpha)
-
-    def composite_config(self) -> CompositeConfig | None:
-        return CompositeConfig(self.background) if self.background != "none" else None
-
-    def restore_faces_config(self) -> RestoreFacesConfig | None:
-        if not self.face_restore:
-            return None
-        return RestoreFacesConfig(model=self.face_model, fidelity=self.face_fidelity)
-
-    def upload_target(self) -> S3Target | None:
-        return S3Target(self.upload, self.s3_endpoint_url or None) if self.upload else None
-
-    def encode_config(self) -> EncodeConfig:
-        return EncodeConfig(codec=self.codec, crf=self.crf, preset=self.preset)
+    @classmethod
+    def step_of(cls, field: str) -> str:
+        """The step that reads ``field``."""
+        extra = cls.model_fields[field].json_schema_extra
+        return extra["step"] if isinstance(extra, dict) else ""
 
 
 class VideoLocation(BaseModel):

@@ -1,20 +1,19 @@
 """Job-level helpers: which files to process, and whether an output is already
-complete for the same input and settings (so a folder sweep can skip it)."""
+complete for the same input and settings (so a folder sweep can skip it: with the
+same key the join would have, never a second copy of it)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import av
-
-from vidpipe.hashing import digest, file_sha256
-from vidpipe.version import code_version
+from vidpipe.errors import VidpipeError
+from vidpipe.media.probe import probe
+from vidpipe.pipeline import VideoPlan, plan_video
+from vidpipe.steps.export_alpha import read_tag
+from vidpipe.steps.split import timeline
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp"}
-TAG_PREFIX = "vidpipe:"
-#: settings that do not change the output's pixels or sound
-NOT_IN_OUTPUT = {"segment_seconds", "upload", "s3_endpoint_url", "aws_credentials_block"}
 
 
 def find_videos(paths: list[str | Path]) -> list[Path]:
@@ -32,37 +31,24 @@ def find_videos(paths: list[str | Path]) -> list[Path]:
     return found
 
 
-def job_tag(source_sha256: str, settings: dict) -> str:
-    """Identifies an output: the source content, the settings that change pixels
-    and the code that made it. Written into the output's metadata."""
-    relevant = {k: v for k, v in settings.items() if k not in NOT_IN_OUTPUT}
-    code = code_version(
-        "vidpipe.stages.upscale", "vidpipe.stages.restore_faces", "vidpipe.stages.matte", "vidpipe.stages.composite",
-        "vidpipe.media.join", "vidpipe.media.alpha", "vidpipe.models.ncnn_sr",
-    )
-    return TAG_PREFIX + digest(source_sha256, relevant, code)[:32]
+def plan_for(source: str | Path, output: str | Path, spec) -> VideoPlan:
+    """The plan of making ``output`` from ``source`` with ``spec`` (probe and split
+    are memoized, so the run that follows does not decode the file again)."""
+    info = probe(source)
+    return plan_video(info, timeline(info, spec.segment_seconds), spec, output)
 
 
-def output_tag(path: str | Path) -> str | None:
-    try:
-        with av.open(str(path)) as c:
-            return c.metadata.get("comment")
-    except (av.FFmpegError, OSError):
-        return None
-
-
-def is_current(source: str | Path, output: str | Path, settings: dict) -> bool:
-    """True when ``output`` (and its alpha output, if asked for) exists and was made
-    from this exact input with these settings."""
+def is_current(source: str | Path, output: str | Path, spec) -> bool:
+    """True when ``output`` (and its alpha output, if asked for) exists and carries the
+    tag of exactly the plan this job would run now: the join's key, which covers the
+    input's content, every step's settings, model files and code."""
     if not Path(output).is_file() or not Path(source).is_file():
         return False
-    fmt = settings.get("alpha_output", "none")
-    if fmt != "none":
-        from vidpipe.media.alpha import alpha_path
-
-        if not alpha_path(Path(output), fmt).exists():
-            return False
-    return output_tag(output) == job_tag(file_sha256(source), settings)
+    try:
+        plan = plan_for(source, output, spec)
+    except VidpipeError:  # unusable input: the run says why
+        return False
+    return all(read_tag(Path(path)) == tag for path, tag in plan.tags().items())
 
 
 def clean_partials(folder: str | Path) -> int:

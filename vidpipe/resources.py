@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vidpipe.errors import OutputError, VidpipeError
 from vidpipe.hashing import digest
-from vidpipe.home import home
+from vidpipe.paths import home
 from vidpipe.media.writer import size_ratio
 
 GB = 1e9
@@ -22,11 +22,15 @@ class Busy(VidpipeError):
     """Another run holds this video."""
 
 
+def frame_bytes(frames: int, width: int, height: int, channels: int = 3) -> float:
+    """Disk that one lossless intermediate of ``frames`` frames takes (an upper estimate)."""
+    return frames * width * height * channels * size_ratio()
+
+
 def intermediate_bytes(frames: int, width: int, height: int, stages: int) -> int:
     """Disk that ``stages`` lossless per-segment steps at ``width``x``height`` need
     (plus the delivered file, about a tenth of one stage)."""
-    per_stage = frames * width * height * 3 * size_ratio()
-    return int(per_stage * (stages + 0.1))
+    return int(frame_bytes(frames, width, height) * (stages + 0.1))
 
 
 def check_free_space(folder: str | Path, need: int, what: str) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from vidpipe.errors import VidpipeError
+from vidpipe.errors import ConfigError, VidpipeError
 from vidpipe.hashing import file_sha256
 
 MB = 1 << 20
@@ -25,6 +25,26 @@ PERMANENT_CODES = {
     "AccessDenied", "AllAccessDisabled", "NoSuchBucket", "InvalidAccessKeyId", "SignatureDoesNotMatch",
     "InvalidBucketName", "AuthorizationHeaderMalformed", "ExpiredToken", "InvalidToken", "403", "404",
 }
+
+
+#: credentials block name -> boto3 session; installed by the layer that knows what
+#: blocks are (``tasks/`` installs Prefect's ``AwsCredentials``)
+_session_resolver: Callable[[str], object] | None = None
+
+
+def set_session_resolver(resolver: Callable[[str], object] | None) -> None:
+    global _session_resolver
+    _session_resolver = resolver
+
+
+def session_for(credentials_block: str):
+    """A boto3 session for a named credentials block, or None: the standard AWS chain
+    (environment, shared profile, instance role)."""
+    if not credentials_block:
+        return None
+    if _session_resolver is None:
+        raise ConfigError(f"credentials block {credentials_block!r}: blocks are read through Prefect (vidpipe run)")
+    return _session_resolver(credentials_block)
 
 
 class UploadError(VidpipeError, OSError):

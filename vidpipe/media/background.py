@@ -4,6 +4,7 @@ blurred) or ``none``. Checked up front so a bad one fails before any model runs.
 
 from __future__ import annotations
 
+import bisect
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -68,7 +69,8 @@ def cover(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 class Background:
-    """``at(t, original)``: the HWC uint8 RGB background for output time ``t`` (s)."""
+    """``at(t, original)``: the HWC uint8 RGB background for output time ``t`` (s).
+    ``close()`` when done (a background video holds an open decoder)."""
 
     def __init__(self, spec: str, width: int, height: int):
         self.spec, self.size = resolve(spec), (width, height)
@@ -87,6 +89,10 @@ class Background:
         else:
             self._video = _LoopedVideo(self.spec, width, height)
 
+    def close(self) -> None:
+        if self._video is not None:
+            self._video.close()
+
     def at(self, t: float, original: np.ndarray | None = None) -> np.ndarray:
         if self._still is not None:
             return self._still
@@ -99,33 +105,54 @@ class Background:
 
 
 class _LoopedVideo:
-    """Frames of a background video by time, looping past its end."""
+    """Frames of a background video by time, looping past its end.
+
+    Decoding starts where the first frame asked for is (a seek to the keyframe before
+    it, never from frame 0) and goes forward; a jump back (the loop wrapped) or far
+    ahead seeks again. A background small enough to keep (all its frames at the output
+    size within ``KEEP_BYTES``) keeps each frame it returned, so one composite segment
+    decodes each background frame at most once, however often it loops."""
+
+    KEEP_BYTES = 256 << 20
+    SKIP_FRAMES = 48  # further ahead than this: seek instead of decoding through
 
     def __init__(self, path: str, width: int, height: int):
         info = probe(path)
         self.path, self.index, self.size = path, info.video_index, (width, height)
         tb = Fraction(info.time_base)
-        ts = scan_timestamps(path, info.video_index)
-        self.times = [float((p - ts[0]) * tb) for p in ts]
+        self.pts = scan_timestamps(path, info.video_index)
+        self.times = [float((p - self.pts[0]) * tb) for p in self.pts]
         self.length = max(info.duration, self.times[-1] + 1e-6)
+        self.decoded = [0]  # frames out of the decoder, pre-roll after a seek included
         self._frames = None
-        self._pos, self._frame, self._cached = -1, None, None
+        self._pos, self._raw, self._current = -1, None, None
+        fits = len(self.pts) * width * height * 3 <= self.KEEP_BYTES
+        self._keep: dict[int, np.ndarray] | None = {} if fits else None
 
-    def _restart(self):
+    def _start(self, index: int) -> None:
         from vidpipe.media.reader import read_frames
+        from vidpipe.media.segments import Segment
 
-        self._frames, self._pos = read_frames(self.path, self.index), -1
+        self.close()
+        rest = Segment(0, index, len(self.pts) - index, self.pts[index], self.pts[-1])
+        self._frames = read_frames(self.path, self.index, rest, counter=self.decoded)
+        self._pos = index - 1
 
     def at(self, t: float) -> np.ndarray:
-        t = t % self.length
-        if self._frames is None or (self._pos >= 0 and t < self.times[self._pos]):
-            self._restart()
-        while self._pos + 1 < len(self.times) and self.times[self._pos + 1] <= t:
-            self._frame, self._pos = next(self._frames), self._pos + 1
-            self._cached = None
-        if self._pos < 0:
-            self._frame, self._pos = next(self._frames), 0
-            self._cached = None
-        if self._cached is None:
-            self._cached = cover(self._frame, *self.size)
-        return self._cached
+        index = max(0, bisect.bisect_right(self.times, t % self.length) - 1)
+        if self._keep is not None and index in self._keep:
+            return self._keep[index]
+        if index != self._pos or self._current is None:
+            if self._frames is None or index < self._pos or index > self._pos + self.SKIP_FRAMES:
+                self._start(index)
+            while self._pos < index:
+                self._raw, self._pos = next(self._frames), self._pos + 1
+            self._current = cover(self._raw, *self.size)
+            if self._keep is not None:
+                self._keep[index] = self._current
+        return self._current
+
+    def close(self) -> None:
+        if self._frames is not None:
+            self._frames.close()
+            self._frames = None

@@ -35,3 +35,21 @@ def resize(hwc: np.ndarray, width: int, height: int) -> np.ndarray:
         return hwc
     shrinking = width * height < w * h
     return cv2.resize(hwc, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LANCZOS4)
+
+
+def cutout(rgba: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """The HWC uint8 RGBA to blend: ``rgba`` as matted, or - when the matte was made at a
+    lower resolution (matte before upscale, an input's own alpha) - the HWC uint8 RGB
+    ``frame`` with the alpha scaled up to it (bilinear)."""
+    h, w = frame.shape[:2]
+    if rgba.shape[:2] == (h, w):
+        return rgba
+    alpha = cv2.resize(rgba[..., 3], (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.dstack([frame, alpha])
+
+
+def blend(rgba: np.ndarray, back: np.ndarray) -> np.ndarray:
+    """HWC uint8 RGBA (foreground + alpha) over HWC uint8 RGB, in float32; HWC uint8 RGB out."""
+    a = rgba[..., 3:4].astype(np.float32) * (1 / 255.0)
+    out = rgba[..., :3].astype(np.float32) * a + back.astype(np.float32) * (1 - a)
+    return (out + 0.5).astype(np.uint8)

@@ -7,6 +7,8 @@ yields no frame); this also proves the whole stream decodes before any model run
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -16,6 +18,8 @@ import av
 
 from vidpipe.errors import ProbeError
 from vidpipe.hashing import file_identity, file_sha256
+from vidpipe.paths import home
+from vidpipe.version import code_version
 
 #: refuse before allocating anything bigger than this (pixels per frame)
 MAX_PIXELS = 8192 * 8192
@@ -118,14 +122,45 @@ _SCANS_KEPT = 16
 
 
 def _scan(container, stream, path: Path) -> tuple[list[int], int]:
+    """Every frame's timestamp and the rotation: decoded once per content. A scan is a
+    pure function of the bytes, so it is also kept on disk by content hash
+    (``$VIDPIPE_HOME/probe/``): a folder sweep over finished videos, or a rerun in a
+    new process, does not decode them again."""
     key = (file_identity(path), stream.index)
     if key not in _SCANS:
-        pts, rotation = _decode_all(container, stream, path)
+        record = _scan_record(path, stream.index)
+        found = _read_scan(record)
+        if found is None:
+            found = _decode_all(container, stream, path)
+            _write_scan(record, *found)
         if len(_SCANS) >= _SCANS_KEPT:
             _SCANS.pop(next(iter(_SCANS)))
-        _SCANS[key] = (tuple(pts), rotation)
+        _SCANS[key] = (tuple(found[0]), found[1])
     pts, rotation = _SCANS[key]
     return list(pts), rotation
+
+
+def _scan_record(path: Path, index: int) -> Path:
+    code = code_version(__name__)
+    return home() / "probe" / f"{file_sha256(path)[:32]}-{index}-{code}.json"
+
+
+def _read_scan(record: Path) -> tuple[list[int], int] | None:
+    try:
+        data = json.loads(record.read_text())
+        return [int(p) for p in data["pts"]], int(data["rotation"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_scan(record: Path, pts: list[int], rotation: int) -> None:
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"pts": pts, "rotation": rotation}))
+        os.replace(tmp, record)
+    except OSError:  # a read-only work folder only costs the next run a decode
+        pass
 
 
 def _decode_all(container, stream, path: Path) -> tuple[list[int], int]:

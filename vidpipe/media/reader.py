@@ -14,7 +14,11 @@ from vidpipe.media.segments import Segment
 
 
 def read_frames(
-    path: str | Path, video_index: int = 0, segment: Segment | None = None, fmt: str = "rgb24"
+    path: str | Path,
+    video_index: int = 0,
+    segment: Segment | None = None,
+    fmt: str = "rgb24",
+    counter: list[int] | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the frames of ``path`` (all of them, or exactly ``segment``'s) in
     presentation order, as HWC uint8 RGB (``fmt="rgba"``: RGBA) in stored orientation
@@ -23,15 +27,16 @@ def read_frames(
     A segment is found by its timestamps after a seek to the keyframe before it; if
     the seek lands late, decoding restarts from the beginning. Raises
     :class:`MediaError` if the segment does not yield exactly ``n_frames`` frames.
+    ``counter[0]`` counts every frame the decoder produced (pre-roll after a seek too).
     """
     if segment is None:
-        yield from _decode(path, video_index, None, None, None, fmt)
+        yield from _decode(path, video_index, None, None, None, fmt, counter)
         return
     n = 0
     seek = segment.first_pts if segment.first_frame > 0 else None
     for attempt in (seek, None) if seek is not None else (None,):
         try:
-            for hwc in _decode(path, video_index, attempt, segment.first_pts, segment.last_pts, fmt):
+            for hwc in _decode(path, video_index, attempt, segment.first_pts, segment.last_pts, fmt, counter):
                 yield hwc
                 n += 1
             break
@@ -75,7 +80,7 @@ def _frames_of(container, stream, fmt):
         pass
 
 
-def _decode(path, video_index, seek_pts, first_pts, last_pts, fmt) -> Iterator[np.ndarray]:
+def _decode(path, video_index, seek_pts, first_pts, last_pts, fmt, counter=None) -> Iterator[np.ndarray]:
     yielded = 0
     try:
         with av.open(str(path)) as container:
@@ -87,6 +92,8 @@ def _decode(path, video_index, seek_pts, first_pts, last_pts, fmt) -> Iterator[n
                 container.seek(seek_pts, stream=stream, backward=True)
             first = True
             for frame in _frames_of(container, stream, fmt):
+                if counter is not None:
+                    counter[0] += 1
                 pts = frame.pts
                 if first and seek_pts is not None and (pts is None or pts > first_pts):
                     raise _LateSeek()

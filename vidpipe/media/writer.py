@@ -23,7 +23,7 @@ import av
 import numpy as np
 
 from vidpipe.errors import ConfigError
-from vidpipe.home import work_dir
+from vidpipe.paths import work_dir
 
 #: the suffix of every lossless segment file
 SEGMENT_SUFFIX = ".nut"

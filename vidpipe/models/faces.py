@@ -5,10 +5,14 @@ feathered paste-back. Frames here are HWC uint8 RGB."""
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from vidpipe.hashing import file_identity
+from vidpipe.models import cache
 
 #: FFHQ 512x512 positions of: eye (viewer's left), eye (viewer's right), nose tip,
 #: mouth corner (viewer's left), mouth corner (viewer's right) - YuNet's order too
@@ -29,21 +33,33 @@ class Face:
 
 
 class Detector:
-    """YuNet through ``cv2.FaceDetectorYN``."""
+    """YuNet through ``cv2.FaceDetectorYN``. One detector serves every thread (its
+    input size is state, so calls take turns)."""
 
     def __init__(self, model_path: str, score: float = 0.6):
         self._det = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), score, 0.3, 50)
         self._size = (320, 320)
+        self._lock = threading.Lock()
 
     def __call__(self, rgb: np.ndarray) -> list[Face]:
         h, w = rgb.shape[:2]
-        if (w, h) != self._size:
-            self._det.setInputSize((w, h))
-            self._size = (w, h)
-        _, found = self._det.detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        with self._lock:
+            if (w, h) != self._size:
+                self._det.setInputSize((w, h))
+                self._size = (w, h)
+            _, found = self._det.detect(bgr)
         if found is None:
             return []
         return [Face(tuple(map(float, f[:4])), f[4:14].reshape(5, 2).astype(np.float64), float(f[14])) for f in found]
+
+
+def detector() -> Detector:
+    """The YuNet detector (found and loaded once per process)."""
+    from vidpipe.models import registry, store
+
+    path = store.locate(registry.get("yunet"))
+    return cache.loaded("yunet", file_identity(path), lambda: Detector(str(path)))
 
 
 def similarity(src: np.ndarray, dst: np.ndarray, weights: np.ndarray = WEIGHTS) -> np.ndarray:

@@ -6,9 +6,18 @@ video. So the module is called directly: -1..1 in, fixed noise."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from vidpipe.errors import ModelNotAvailable
+from vidpipe.hashing import file_identity
+from vidpipe.models import cache
+
+
+def load(path, device: str | None = None) -> "Gfpgan":
+    """The loaded network (once per process; a file replaced in place is a new one)."""
+    return cache.loaded("gfpgan", (file_identity(Path(path)), device), lambda: Gfpgan(path, device))
 
 
 class Gfpgan:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from functools import lru_cache
 
 import numpy as np
 
+from vidpipe.models import cache
 from vidpipe.models.registry import ModelSpec, ncnn_files
 
-_lock = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -83,13 +82,6 @@ class NcnnUpscaler:
         return np.array(out)
 
 
-_cache: dict[tuple, NcnnUpscaler] = {}
-
-
 def load(spec: ModelSpec, threads: int | None = None) -> NcnnUpscaler:
-    """A per-process cache of loaded networks."""
-    key = (spec.name, threads)
-    with _lock:
-        if key not in _cache:
-            _cache[key] = NcnnUpscaler(spec, threads)
-        return _cache[key]
+    """The loaded network (once per process)."""
+    return cache.loaded("ncnn_sr", (spec.name, threads), lambda: NcnnUpscaler(spec, threads))

@@ -4,15 +4,12 @@ has it). The recurrent state is carried frame to frame by the caller."""
 from __future__ import annotations
 
 import os
-import threading
 
 import numpy as np
 
-from vidpipe.models import registry, store
+from vidpipe.models import cache, registry, store
 
 State = list[np.ndarray]  # r1..r4, float32 NCHW
-_lock = threading.Lock()
-_cache: dict[str, "RvmMatter"] = {}
 
 
 def zero_state() -> State:
@@ -51,7 +48,12 @@ class RvmMatter:
 
 
 def load(name: str = "rvm_mobilenetv3_fp32") -> RvmMatter:
-    with _lock:
-        if name not in _cache:
-            _cache[name] = RvmMatter(registry.get(name, "matte"))
-        return _cache[name]
+    """The loaded session (once per process)."""
+    return cache.loaded("rvm_onnx", name, lambda: RvmMatter(registry.get(name, "matte")))
+
+
+def uses_cuda() -> bool:
+    """ONNX Runtime here has its CUDA provider (the GPU build)."""
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()

@@ -7,16 +7,15 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-import threading
 
 import numpy as np
 
 from vidpipe.errors import ModelNotAvailable, OutOfMemory
+from vidpipe.hashing import file_identity
+from vidpipe.models import cache
 from vidpipe.models.registry import ModelSpec
 from vidpipe.models.store import locate
 
-_lock = threading.Lock()
-_cache: dict[tuple, "TorchUpscaler"] = {}
 
 
 def keep_malloc_arenas() -> None:
@@ -105,9 +104,6 @@ class TorchUpscaler:
 
 
 def load(spec: ModelSpec, device: str | None = None) -> TorchUpscaler:
-    """A per-process cache of loaded networks."""
-    key = (spec.name, spec.file, device)
-    with _lock:
-        if key not in _cache:
-            _cache[key] = TorchUpscaler(spec, device)
-        return _cache[key]
+    """The loaded network (once per process; a file replaced in place is a new one)."""
+    key = (spec.name, spec.file, device, file_identity(locate(spec)))
+    return cache.loaded("torch_sr", key, lambda: TorchUpscaler(spec, device))

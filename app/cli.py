@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
+from app.options import flag, with_job_options
 from vidpipe import progress
 from vidpipe.errors import VidpipeError
 
@@ -52,52 +53,30 @@ class Bars:
         with self._lock:
             key = (video, step)
             if key not in self._ids:
-                self._ids[key] = self.progress.add_task(f"{Path(video).name} {step:>7}", total=total)
+                self._ids[key] = self.progress.add_task(f"{Path(video).name} {step:>13}", total=total)
             self.progress.advance(self._ids[key], n)
 
 
 @app.command()
+@with_job_options
 def run(
     inputs: list[Path] = typer.Argument(None, help="Video files or folders (default: downloads/)."),
     out: Path = typer.Option(Path("final_output"), "--out", "-o", help="Output folder."),
-    target: str = typer.Option("1080p", help="Output short side: 720p, 1080p, 2160p or none."),
-    scale: Optional[float] = typer.Option(None, help="Scale factor instead of --target (e.g. 2)."),
-    upscale_model: str = typer.Option("realesr-animevideov3", help="Real-ESRGAN model name or .pth path."),
-    backend: str = typer.Option("auto", help="auto, torch or ncnn."),
-    face_restore: bool = typer.Option(False, "--face-restore", help="Restore faces with GFPGAN after upscaling."),
-    face_fidelity: float = typer.Option(0.0, help="0 = fully restored faces ... 1 = original faces."),
-    face_model: str = typer.Option("GFPGANv1.4", help="GFPGAN model name or .pth path."),
-    background: str = typer.Option("none", help="none, blur, #RRGGBB, or an image/video (or a name in backgrounds/)."),
-    alpha_output: str = typer.Option("none", help="Also write the cut-out person: prores, webm, png or none."),
-    matte_model: str = typer.Option("rvm_mobilenetv3_fp32", help="RVM export (see: vidpipe models list)."),
-    input_alpha: bool = typer.Option(True, help="Inputs with their own alpha use it instead of RVM."),
-    matte_before_upscale: bool = typer.Option(
-        False, "--matte-before-upscale", help="Matte the original frames and scale the alpha up (cheaper)."
-    ),
-    segment_seconds: float = typer.Option(4.0, help="Segment length in seconds (unit of caching and retry)."),
-    tile: int = typer.Option(0, help="Tile size in input pixels; 0 = automatic."),
-    crf: int = typer.Option(18, help="H.264 quality (lower = better, larger)."),
-    preset: str = typer.Option("medium", help="x264 preset (ultrafast ... veryslow)."),
-    upload: str = typer.Option("", help="Upload finished videos to s3://bucket/prefix."),
-    s3_endpoint_url: str = typer.Option("", help="S3-compatible endpoint (MinIO, R2); default AWS."),
-    aws_credentials_block: str = typer.Option("", help="Prefect AwsCredentials block; default: the AWS chain."),
     sample: bool = typer.Option(True, help="Write a sample clip into an empty downloads/ first."),
+    spec_fields: dict | None = None,
+    renamed: list | None = None,
 ) -> None:
     """Enhance every video in INPUTS (default downloads/) into --out."""
     from pydantic import ValidationError
 
     from vidpipe.config import JobSpec
 
+    for note in renamed or []:
+        err.print(f"note: {note} (the old name works until vidpipe 0.3)", highlight=False)
     try:
-        spec = JobSpec(
-            target=target, scale=scale, upscale_model=upscale_model, segment_seconds=segment_seconds,
-            tile=tile, crf=crf, preset=preset, backend=backend, face_restore=face_restore,
-            face_fidelity=face_fidelity, face_model=face_model, background=background, alpha_output=alpha_output,
-            matte_before_upscale=matte_before_upscale, matte_model=matte_model, input_alpha=input_alpha,
-            upload=upload, s3_endpoint_url=s3_endpoint_url, aws_credentials_block=aws_credentials_block,
-        )
+        spec = JobSpec(**spec_fields)
     except ValidationError as e:
-        fail("; ".join(f"--{'-'.join(str(p) for p in x['loc']).replace('_', '-')}: {x['msg']}" for x in e.errors()))
+        fail("; ".join(f"{flag(str(x['loc'][0])) if x['loc'] else 'settings'}: {x['msg']}" for x in e.errors()))
     if spec.background != "none":
         from vidpipe.media.background import check
 
@@ -108,8 +87,7 @@ def run(
     paths = [str(p) for p in inputs] if inputs else ["downloads"]
     if not inputs and sample:
         _ensure_sample(Path("downloads"))
-    from vidpipe import logs
-
+    from app import logs
     from flows.enhance_folder import enhance_folder
 
     log_path = logs.setup(state["debug"])
@@ -185,7 +163,7 @@ def upscale_image_cmd(
     backend: str = typer.Option("auto", help="auto, torch or ncnn."),
 ) -> None:
     """Upscale one image with the same code path as video."""
-    from vidpipe.stages.upscale import UpscaleConfig, describe, upscale_image
+    from vidpipe.steps.upscale import UpscaleConfig, describe, upscale_image
 
     if backend not in ("auto", "torch", "ncnn"):
         fail(f"--backend must be auto, torch or ncnn, got {backend!r}")
@@ -201,7 +179,7 @@ app.add_typer(models_app, name="models")
 @models_app.command("list")
 def models_list() -> None:
     """Every known model: task, backends, size, installed or not, and where."""
-    from vidpipe.doctor import model_rows
+    from app.doctor import model_rows
 
     for r in model_rows():
         size = f"{r['size_mb']:.1f} MB" if r["size_mb"] else "-"
@@ -212,7 +190,7 @@ def models_list() -> None:
 @models_app.command("download")
 def models_download(names: list[str] = typer.Argument(..., help="Model names (see: vidpipe models list).")) -> None:
     """Fetch model files into ~/.cache/vidpipe/models (resumes, checks sha256)."""
-    from vidpipe.doctor import download
+    from app.doctor import download
 
     for path in download(names):
         err.print(f"ok {path}")
@@ -221,7 +199,7 @@ def models_download(names: list[str] = typer.Argument(..., help="Model names (se
 @models_app.command("verify")
 def models_verify() -> None:
     """Check the sha256 of every model file that is present."""
-    from vidpipe.doctor import verify_all
+    from app.doctor import verify_all
 
     bad = 0
     for name, result in verify_all():
@@ -234,7 +212,7 @@ def models_verify() -> None:
 @app.command()
 def doctor() -> None:
     """What this machine can do: GPU, backends, models, encoders, Prefect API."""
-    from vidpipe.doctor import report
+    from app.doctor import report
 
     for label, finding in report():
         print(f"{label:34} {finding}")
@@ -250,7 +228,7 @@ def bench(
     lengths: str = typer.Option("", help="Also measure peak RSS on clips of these lengths (s), e.g. 10,60."),
 ) -> None:
     """Measure each stage and the pipeline against the model alone and the seed baselines."""
-    from vidpipe import bench as b
+    from app import bench as b
 
     result = b.run(input, quick=quick, backend=backend, seeds=seeds)
     if lengths:
@@ -263,7 +241,7 @@ def bench(
         err.print(f"wrote {json_file}")
 
 
-from vidpipe.cli_ops import register  # noqa: E402 - the commands need app, err and fail
+from app.ops import register  # noqa: E402 - the commands need app, err and fail
 
 register(app, err, fail)
 

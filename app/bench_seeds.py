@@ -8,7 +8,7 @@ from the seed descriptions (not their code):
   with the audio.
 Both encode with the same x264 settings as vidpipe's join, so only the plumbing differs.
 
-Each runs in a process of its own (``python -m vidpipe.bench_seeds``), as the seed
+Each runs in a process of its own (``python -m app.bench_seeds``), as the seed
 scripts do, and times only its work (not start-up or model loading). In the bench's
 process, seed 2's per-frame torch ran about 1.5x faster than on its own: glibc's
 malloc had already raised its mmap threshold there after the bench's earlier large
@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from vidpipe.media.frames import chw_float_to_hwc_u8
-from vidpipe.media.join import EncodeConfig
+from vidpipe.media.encode import EncodeConfig
 
 
 def encode_images(images: list[Path], fps: float, audio_src: str, out: Path, enc: EncodeConfig) -> None:
@@ -107,7 +107,7 @@ def seed2(src: str, work: Path, model, size: tuple[int, int], fps: float, enc: E
 
 
 def main(argv: list[str]) -> None:
-    """``python -m vidpipe.bench_seeds seed1|seed2 CLIP WORK MODEL BACKEND IN_W IN_H OUT_W OUT_H FPS``:
+    """``python -m app.bench_seeds seed1|seed2 CLIP WORK MODEL BACKEND IN_W IN_H OUT_W OUT_H FPS``:
     run one baseline and print ``{"seconds": ...}`` (or ``{"skipped": why}``) as JSON."""
     from vidpipe.errors import ModelNotAvailable
     from vidpipe.models.registry import upscale_model
@@ -116,7 +116,7 @@ def main(argv: list[str]) -> None:
     spec, size = upscale_model(model), (int(out_w), int(out_h))
     try:
         if name == "seed1":
-            from vidpipe.stages.upscale import load_backend
+            from vidpipe.steps.upscale import load_backend
 
             net = load_backend(spec, backend)
             net.forward(np.zeros((int(in_h), int(in_w), 3), np.uint8))  # loaded and warm, as the bench's stage is

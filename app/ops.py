@@ -66,7 +66,7 @@ def register(app: typer.Typer, err, fail) -> None:
     ) -> None:
         """Start a run for each new video in FOLDER once it has finished writing."""
         from deployments import admin
-        from vidpipe.watch import Settler
+        from app.watch import Settler
 
         if not folder.is_dir():
             fail(f"{folder}: no such folder")

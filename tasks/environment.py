@@ -1,20 +1,14 @@
-"""Where vidpipe keeps its working files, and the environment Prefect needs for the
-embedded default. Plain Python: sets environment variables, imports nothing heavy."""
+"""The environment Prefect needs for the embedded default, set before ``import prefect``:
+its home, database and task records under ``$VIDPIPE_HOME``, the ephemeral API, no
+analytics. Values the user already set win, so a real server (``PREFECT_API_URL``) or
+another ``PREFECT_HOME`` still works."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-
-def home() -> Path:
-    """The project work folder: ``$VIDPIPE_HOME`` or ``./.vidpipe``."""
-    return Path(os.environ.get("VIDPIPE_HOME", ".vidpipe")).resolve()
-
-
-def work_dir() -> Path:
-    """Per-step intermediate files live below this folder."""
-    return home() / "work"
+from vidpipe.paths import home
 
 
 def prefect_home() -> Path:
@@ -26,16 +20,7 @@ def results_dir() -> Path:
     return prefect_home() / "storage"
 
 
-def logs_dir() -> Path:
-    return Path(os.environ.get("VIDPIPE_LOG_DIR", "logs")).resolve()
-
-
 def prepare_prefect_env() -> None:
-    """Point Prefect at the project folder and enable the embedded (ephemeral) API.
-
-    Must run before ``import prefect``. Values the user already set win, so a real
-    server (``PREFECT_API_URL``) or another ``PREFECT_HOME`` still works.
-    """
     defaults = {
         "PREFECT_HOME": str(prefect_home()),
         "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(results_dir()),

@@ -1,5 +1,5 @@
 """upscale: Real-ESRGAN on every frame of a segment, then a high-quality resize to
-the exact output size. Segment in (source frames) -> lossless segment out."""
+the exact output size. The source video's segment in -> lossless segment out."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from vidpipe.media.writer import segment_path
 from vidpipe.models import ncnn_sr
 from vidpipe.models.registry import DEFAULT_UPSCALE_MODEL, ModelSpec, model_fingerprint, upscale_model
 from vidpipe.tiling import tiled_forward
+from vidpipe.steps.base import Needs, Plan, SegmentWork, Step
 from vidpipe.version import code_version
 
 Target = Literal["720p", "1080p", "2160p", "none"]
@@ -169,15 +170,15 @@ class FrameUpscaler:
                 self.tile = max(self.MIN_TILE, current // 2)
 
 
-def plan(info: MediaInfo, segment: Segment, cfg: UpscaleConfig) -> tuple[str, Path]:
-    """(cache key, output path) of one segment's upscale: the key covers the source
-    content, the frame range, the settings, the model files and this code."""
+def plan(info: MediaInfo, segment: Segment, cfg: UpscaleConfig) -> Plan:
+    """One segment's upscale: the key covers the source content, the frame range, the
+    settings, the model files and this code."""
     backend = resolve_backend(cfg)
     model = model_fingerprint(upscale_model(cfg.model), backend)
     code = code_version(__name__, f"vidpipe.models.{backend}_sr", "vidpipe.tiling", "vidpipe.media.frames")
     size = output_size(info.width, info.height, cfg.target, cfg.scale)
     key = digest("upscale", code, info.sha256, segment.first_frame, segment.n_frames, asdict(cfg), size, model, backend)
-    return key, segment_path(info.sha256, "upscale", segment.name, key)
+    return Plan(key, segment_path(info.sha256, "upscale", segment.name, key), size, frames=segment.n_frames)
 
 
 def upscale(
@@ -209,3 +210,42 @@ def upscale_image(src: str | Path, dst: str | Path, cfg: UpscaleConfig) -> tuple
     if not cv2.imwrite(str(dst), cv2.cvtColor(out, cv2.COLOR_RGB2BGR)):
         raise MediaError(f"{dst}: could not write the image (unknown extension or unwritable folder)")
     return size
+
+
+def uses_gpu(cfg: UpscaleConfig, in_size: tuple[int, int]) -> bool:
+    """The network runs here and on a GPU (torch on CUDA, or ncnn on Vulkan)."""
+    if not needs_model(*in_size, output_size(*in_size, cfg.target, cfg.scale)):
+        return False
+    backend = resolve_backend(cfg)
+    return gpu.has_cuda() if backend == "torch" else ncnn_sr.vulkan_gpu_count() > 0
+
+
+class Upscale(Step):
+    """Reads the source video's frames; writes the frames at the output size."""
+
+    name = "upscale"
+    scope = "segment"
+    needs = Needs(model=True, intermediate=True, frames=True)
+    consumes = ()
+    produces = "frames"
+
+    def configure(self, spec, info: MediaInfo) -> UpscaleConfig:
+        return UpscaleConfig(
+            model=spec.upscale_model, target=spec.target, scale=spec.scale, tile=spec.upscale_tile,
+            backend=spec.upscale_backend,
+        )
+
+    def plan(self, work: SegmentWork) -> Plan:
+        return plan(work.info, work.segment, work.config)
+
+    def run(self, work: SegmentWork, plan: Plan, on_frame=None) -> str:
+        return str(upscale(work.info, work.segment, work.config, plan.out, on_frame=on_frame))
+
+    def uses_gpu(self, work: SegmentWork) -> bool:
+        return uses_gpu(work.config, (work.info.width, work.info.height))
+
+    def describe(self, work: SegmentWork) -> str:
+        return describe(work.config, (work.info.width, work.info.height))
+
+
+STEP = Upscale()

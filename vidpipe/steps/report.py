@@ -1,13 +1,18 @@
-"""The per-video run report (Markdown, for a Prefect artifact and the log): input
-and output facts, per-step cost, cache hits, devices, peak GPU memory and where
-the result went. Pure formatting over plain data."""
+"""report: the before/after still beside the output and the per-video run report
+(Markdown, for the log and a Prefect artifact): input and output facts, per-step
+cost, cache hits, devices, peak GPU memory and where the result went. Not cached.
+The rows come from the video's plan (:func:`vidpipe.pipeline.rows`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from vidpipe.media.probe import MediaInfo
+from vidpipe.media import still
+from vidpipe.media.encode import Delivery
+from vidpipe.media.probe import MediaInfo, probe
+from vidpipe.steps.base import Needs, Step
 from vidpipe.telemetry import StepStats
 
 
@@ -92,3 +97,32 @@ def markdown(
     if wall_seconds is not None:
         lines.append(f"**Wall time:** {wall_seconds:.1f} s")
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class ReportWork:
+    info: MediaInfo
+    timestamps: tuple[int, ...]
+    delivery: Delivery  # the joined output, with its probe from join's sync check
+    rows: tuple[StepRow, ...]
+    upload_url: str | None = None
+    wall_seconds: float | None = None
+
+    @property
+    def label(self) -> str:
+        return Path(self.delivery.path).name
+
+
+class Report(Step):
+    name = "report"
+    needs = Needs(cached=False)
+
+    def run(self, work: ReportWork, plan=None, on_frame=None) -> str:
+        """Writes ``<name>_compare.jpg`` beside the output; returns the Markdown."""
+        out = work.delivery.path
+        picture = still.compare(work.info, work.timestamps, out, still.still_path(out))
+        output = work.delivery.info or probe(out)  # join's sync check already read it back
+        return markdown(work.info, output, work.rows, out, str(picture), work.upload_url, work.wall_seconds)
+
+
+STEP = Report()

@@ -16,13 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from vidpipe.media.join import EncodeConfig, join
+from vidpipe.media.encode import EncodeConfig
+from vidpipe.steps.join import join
 from vidpipe.media.probe import probe, scan_timestamps
 from vidpipe.media.reader import read_frames
 from vidpipe.media.segments import split
 from vidpipe.media.synth import make_clip
 from vidpipe.media.writer import codec
-from vidpipe.stages.upscale import FrameUpscaler, UpscaleConfig, describe, output_size, upscale
+from vidpipe.steps.upscale import FrameUpscaler, UpscaleConfig, describe, output_size, upscale
 
 
 def _timed(fn):
@@ -125,8 +126,8 @@ def _run(work: Path, clip: Path | None, quick: bool, backend: str, seeds: bool, 
 
 def _matting(work, info, segments, seg_files) -> dict:
     from vidpipe.models import rvm_onnx
-    from vidpipe.stages.composite import CompositeConfig, composite
-    from vidpipe.stages.matte import MatteConfig, matte
+    from vidpipe.steps.composite import CompositeConfig, composite
+    from vidpipe.steps.matte import MatteConfig, matte
 
     big = [f for p in seg_files for f in read_frames(p)]
     net = rvm_onnx.load()
@@ -168,7 +169,7 @@ def _baselines(work, clip, info, model, backend, size, n) -> dict:
     for name, (label, desc) in what.items():
         argv = [name, clip, work / name, model, backend, info.width, info.height, *size, info.fps]
         argv = [str(a) for a in argv]
-        r = subprocess.run([sys.executable, "-m", "vidpipe.bench_seeds", *argv], capture_output=True, text=True)
+        r = subprocess.run([sys.executable, "-m", "app.bench_seeds", *argv], capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"baseline {name} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
         got = json.loads(r.stdout.strip().splitlines()[-1])
@@ -186,7 +187,7 @@ def memory_by_length(lengths: list[float]) -> dict:
             clip = make_clip(work / f"len{seconds:g}.mp4", 128, 72, frames=int(seconds * 24), fps=24)
             code = (
                 "import sys,tempfile,os;os.environ['VIDPIPE_HOME']=tempfile.mkdtemp();"
-                "from vidpipe.bench import _length_run;_length_run(sys.argv[1])"
+                "from app.bench import _length_run;_length_run(sys.argv[1])"
             )
             r = subprocess.run([sys.executable, "-c", code, str(clip)], capture_output=True, text=True, check=True)
             out[f"{seconds:g}s"] = json.loads(r.stdout.strip().splitlines()[-1])

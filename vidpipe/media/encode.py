@@ -1,12 +1,13 @@
-"""join: concatenate processed segments, re-time them from the source timestamps,
-make them upright, encode the delivery file once, mux the source audio, check the
-result and only then rename it into place."""
+"""Delivery files: encode frames once (H.264/H.265 MP4, ProRes 4444 MOV, VP9 WebM),
+re-timed from the source timestamps and turned upright, with the source's audio muxed
+in; checked against the source (the sync check) and only then renamed into place.
+The ``join`` and ``export_alpha`` steps both deliver through :func:`deliver`."""
 
 from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -18,7 +19,6 @@ from vidpipe.errors import MediaError, OutputError, ProbeError, SyncError
 from vidpipe.media.frames import rotate_upright
 from vidpipe.media.pipeline import run_frames
 from vidpipe.media.probe import MediaInfo, probe
-from vidpipe.media.reader import read_frames
 from vidpipe.media.writer import partial_name
 
 #: per container: audio codecs taken as they are, and what anything else becomes
@@ -50,24 +50,21 @@ class EncodeConfig:
         return {}
 
 
-#: the editor-friendly outputs with alpha (``--alpha-output``)
-ALPHA_FORMATS = {
-    "prores": (EncodeConfig("prores_ks", pix_fmt="yuva444p10le", container="mov", alpha=True), ".mov"),
-    "webm": (EncodeConfig("libvpx-vp9", crf=15, pix_fmt="yuva420p", container="webm", alpha=True), ".webm"),
-}
-
-
 @dataclass(frozen=True)
-class JoinReport:
+class Delivery:
+    """A delivered file, as the sync check read it back (``info``: its probe; None for
+    a PNG sequence)."""
+
     path: str
     frames: int
     duration: float
     audio_streams: int
     size_bytes: int
+    info: MediaInfo | None = None
 
 
-def join(
-    segment_files: Sequence[str | Path],
+def deliver(
+    frames: Iterable[np.ndarray],
     info: MediaInfo,
     timestamps: Sequence[int],
     out: str | Path,
@@ -75,21 +72,22 @@ def join(
     *,
     tag: str = "",
     on_frame: Callable[[int], None] | None = None,
-) -> JoinReport:
-    """Write ``out`` from the processed segments (HWC frames in stored orientation)."""
+) -> Delivery:
+    """Write ``out`` from ``frames`` (HWC uint8 RGB, RGBA with ``encode.alpha``, in stored
+    orientation, one per source timestamp)."""
     out = Path(out)
     if len(timestamps) != info.frame_count:
         raise MediaError(f"{info.path}: {len(timestamps)} timestamps for {info.frame_count} frames")
     check_output_folder(out.parent)
     tmp = partial_name(out)
     try:
-        _encode(segment_files, info, timestamps, tmp, encode, tag, on_frame)
-        report = verify(tmp, info)
+        _encode(iter(frames), info, timestamps, tmp, encode, tag, on_frame)
+        got = verify(tmp, info)
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return JoinReport(str(out), report.frames, report.duration, report.audio_streams, out.stat().st_size)
+    return Delivery(str(out), got.frames, got.duration, got.audio_streams, out.stat().st_size, got.info)
 
 
 def check_output_folder(folder: str | Path) -> None:
@@ -105,23 +103,19 @@ def check_output_folder(folder: str | Path) -> None:
         raise OutputError(f"{folder}: output folder is not writable ({e.strerror or e})") from None
 
 
-def _frames(files: Sequence[str | Path], fmt: str = "rgb24") -> Iterator[np.ndarray]:
-    for f in files:
-        yield from read_frames(f, fmt=fmt)
-
-
-def _encode(files, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, tag: str, on_frame) -> None:
+def _encode(frames, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, tag: str, on_frame) -> None:
     tb = Fraction(info.time_base)
     fmt = "rgba" if enc.alpha else "rgb24"
     options = {"movflags": "+faststart"} if enc.container in ("mp4", "mov") else {}
+    first = next(frames, None)
+    if first is None:
+        raise MediaError(f"{info.path}: nothing to join")
+    frames = itertools.chain([first], frames)
     with av.open(info.path, metadata_errors="ignore") as src, av.open(
         str(tmp), "w", format=enc.container, options=options
     ) as dst:
         if tag:
             dst.metadata["comment"] = tag
-        first = next(iter(read_frames(files[0], fmt=fmt))) if files else None
-        if first is None:
-            raise MediaError(f"{info.path}: nothing to join")
         height, width = rotate_upright(first, info.rotation).shape[:2]
         video = dst.add_stream(enc.codec, rate=Fraction(info.fps).limit_denominator(100000))
         video.width, video.height, video.pix_fmt = width, height, enc.pix_fmt
@@ -139,7 +133,7 @@ def _encode(files, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, ta
             dst.mux(video.encode(frame))
             audio.pump(until=float(timestamps[i] * tb))
 
-        run_frames(_frames(files, fmt), lambda f: rotate_upright(f, info.rotation), sink, on_frame=on_frame)
+        run_frames(frames, lambda f: rotate_upright(f, info.rotation), sink, on_frame=on_frame)
         dst.mux(video.encode(None))
         audio.pump(until=None)
 
@@ -194,7 +188,7 @@ class _AudioMux:
                 self._dst.mux(out.encode(None))
 
 
-def verify(path: str | Path, source: MediaInfo) -> JoinReport:
+def verify(path: str | Path, source: MediaInfo) -> Delivery:
     """The sync check: same frame count, duration within one frame, the same audio
     streams, each as long as the source's within one frame (plus codec padding). Raises :class:`SyncError` instead of accepting a bad file."""
     try:
@@ -219,4 +213,13 @@ def verify(path: str | Path, source: MediaInfo) -> JoinReport:
                 problems.append(f"audio stream {i} lasts {b.duration:.3f} s, source {a.duration:.3f} s")
     if problems:
         raise SyncError(f"{source.path}: output out of sync: " + "; ".join(problems))
-    return JoinReport(str(path), got.frame_count, got.duration, len(got.audio), Path(path).stat().st_size)
+    return Delivery(str(path), got.frame_count, got.duration, len(got.audio), Path(path).stat().st_size, got)
+
+
+def read_tag(path: str | Path) -> str | None:
+    """The tag a delivered video carries in its metadata (``comment``), or None."""
+    try:
+        with av.open(str(path)) as c:
+            return c.metadata.get("comment")
+    except (av.FFmpegError, OSError):
+        return None

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidpipe import gpu
 from vidpipe.hashing import digest, file_sha256
 from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
@@ -18,7 +19,8 @@ from vidpipe.media.reader import frame_size, read_frames
 from vidpipe.media.segments import Segment
 from vidpipe.media.writer import segment_path
 from vidpipe.models import registry, store
-from vidpipe.models.faces import Detector, Face, LandmarkSmoother, align, paste
+from vidpipe.models.faces import Face, LandmarkSmoother, align, detector, paste
+from vidpipe.steps.base import Needs, Plan, SegmentWork, Step
 from vidpipe.version import code_version
 
 #: faces are found on a copy whose long side is at most this (cheap on 1080p+)
@@ -43,12 +45,12 @@ class FrameFaceRestorer:
     landmark smoothing state from frame to frame, so use one per segment."""
 
     def __init__(self, cfg: RestoreFacesConfig, fps: float):
-        from vidpipe.models.gfpgan import Gfpgan
+        from vidpipe.models import gfpgan
 
         self.cfg = cfg
-        self.detect = Detector(str(store.locate(registry.get("yunet"))))
-        self.restore = Gfpgan(store.locate(_model_spec(cfg.model)))
-        self.smooth = LandmarkSmoother(fps)
+        self.detect = detector()  # the networks are loaded once per process
+        self.restore = gfpgan.load(store.locate(_model_spec(cfg.model)))
+        self.smooth = LandmarkSmoother(fps)  # per segment: the landmark state restarts
         self.faces_restored = 0
 
     def faces(self, rgb: np.ndarray):
@@ -72,12 +74,12 @@ class FrameFaceRestorer:
         return out
 
 
-def plan(info: MediaInfo, segment: Segment, upstream: str, cfg: RestoreFacesConfig) -> tuple[str, Path]:
-    """(cache key, output path): the upstream file's name carries its own key."""
+def plan(info: MediaInfo, segment: Segment, upstream: str, cfg: RestoreFacesConfig, size=None) -> Plan:
+    """The upstream file's name carries its own key."""
     models = [file_sha256(store.locate(_model_spec(cfg.model))), file_sha256(store.locate(registry.get("yunet")))]
     code = code_version(__name__, "vidpipe.models.faces", "vidpipe.models.gfpgan")
     key = digest("restore_faces", code, Path(upstream).name, asdict(cfg), models)
-    return key, segment_path(info.sha256, "restore_faces", segment.name, key)
+    return Plan(key, segment_path(info.sha256, "restore_faces", segment.name, key), size, frames=segment.n_frames)
 
 
 def restore_faces(
@@ -87,8 +89,41 @@ def restore_faces(
     cfg: RestoreFacesConfig,
     out: Path,
     on_frame: Callable[[int], None] | None = None,
+    size: tuple[int, int] | None = None,
 ) -> Path:
     """Restore the faces in every frame of the ``upstream`` segment file into ``out``."""
-    size = frame_size(upstream)
+    size = size or frame_size(upstream)
     restorer = FrameFaceRestorer(cfg, info.fps)
     return write_segment(read_frames(upstream), restorer, out, size, info.fps, segment.n_frames, on_frame=on_frame)
+
+
+class RestoreFaces(Step):
+    """Reads the colour frames; writes them with every face restored."""
+
+    name = "restore_faces"
+    scope = "segment"
+    needs = Needs(model=True, intermediate=True, frames=True)
+    consumes = ("frames",)
+    produces = "frames"
+
+    def configure(self, spec, info: MediaInfo) -> RestoreFacesConfig | None:
+        if not spec.restore_faces:
+            return None
+        return RestoreFacesConfig(model=spec.restore_faces_model, fidelity=spec.restore_faces_fidelity)
+
+    def plan(self, work: SegmentWork) -> Plan:
+        return plan(work.info, work.segment, work.inputs["frames"], work.config, work.size)
+
+    def run(self, work: SegmentWork, plan: Plan, on_frame=None) -> str:
+        frames = work.inputs["frames"]
+        return str(restore_faces(work.info, work.segment, frames, work.config, plan.out, on_frame, work.size))
+
+    def uses_gpu(self, work: SegmentWork) -> bool:
+        return gpu.has_cuda()
+
+    def describe(self, work: SegmentWork) -> str:
+        device = "cuda" if gpu.has_cuda() else "cpu"
+        return f"{Path(work.config.model).stem} on torch/{device}, fidelity {work.config.fidelity:.2f}"
+
+
+STEP = RestoreFaces()

@@ -4,9 +4,8 @@ console shows progress bars and one line per problem unless ``--debug``."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
-
-from vidpipe.home import logs_dir
 
 
 class _RunFormatter(logging.Formatter):
@@ -16,6 +15,10 @@ class _RunFormatter(logging.Formatter):
         run = getattr(record, "task_run_name", None) or getattr(record, "flow_run_name", None)
         record.run = f" [{run}]" if run else ""
         return super().format(record)
+
+
+def logs_dir() -> Path:
+    return Path(os.environ.get("VIDPIPE_LOG_DIR", "logs")).resolve()
 
 
 def setup(debug: bool = False) -> Path:

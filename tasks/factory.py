@@ -1,0 +1,51 @@
+"""One factory turns any engine step into a Prefect task: named after the step, its
+runs ``<step>-<unit>``, cached by the key the engine planned (or not at all, when the
+step says so), retried on transient errors only, holding a GPU slot only while a step
+that says it uses the GPU here runs. The body is the engine's
+:func:`vidpipe.steps.execute` (finished-file check, progress, telemetry).
+
+A registered step gets its task here with no line of its own."""
+
+from __future__ import annotations
+
+import threading
+
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.cache import RETRIES, StepCache
+from tasks.gpu import gpu_slot
+from vidpipe import storage
+from vidpipe.steps import Plan, Step, execute
+
+_lock = threading.Lock()
+_tasks: dict[str, tuple[Step, Task]] = {}
+
+
+def task_for(step: Step) -> Task:
+    """The Prefect task of ``step`` (made once per step object)."""
+    with _lock:
+        made = _tasks.get(step.name)
+        if made is None or made[0] is not step:
+            made = _tasks[step.name] = (step, _make(step))
+        return made[1]
+
+
+def _make(step: Step) -> Task:
+    def body(work, plan: Plan | None = None):
+        return execute(step, work, plan, gpu_slot)
+
+    body.__name__ = body.__qualname__ = step.name
+    body.__doc__ = type(step).__doc__
+    policy = StepCache() if step.needs.cached else NO_CACHE
+    return task(body, name=step.name, task_run_name=f"{step.name}-{{work.label}}", cache_policy=policy, **RETRIES)
+
+
+def _credentials_session(block: str):
+    """A boto3 session from a Prefect ``AwsCredentials`` block."""
+    from prefect_aws import AwsCredentials
+
+    return AwsCredentials.load(block).get_boto3_session()
+
+
+storage.set_session_resolver(_credentials_session)

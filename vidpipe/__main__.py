@@ -1,3 +1,0 @@
-from vidpipe.cli import entry
-
-entry()

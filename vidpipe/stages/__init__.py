@@ -1,1 +1,0 @@
-"""The processing steps; each turns one segment file into another."""

@@ -1,0 +1,169 @@
+"""The step protocol. A step declares what it is and what it needs; callers (the
+pipeline planner, the Prefect task factory, the report) ask it instead of guessing.
+
+Every step has one name, used everywhere: the module ``vidpipe/steps/<name>.py``, the
+Prefect task and its runs (``<name>-<unit>``), the CLI options and JobSpec fields that
+configure it (``--<name>...``), the progress bar and the report row.
+
+A step is planned, then run:
+
+- ``plan(work) -> Plan | None``: the cache key and the output path, computed from the
+  work's inputs alone (content hashes, settings, model files, code), without running
+  anything. ``None``: not cached (``probe``, ``upload``, ``report`` run every time).
+- ``run(work, plan, on_frame) -> result``: does the work; writes ``plan.out`` when the
+  step makes a file.
+
+:func:`execute` is the one body every step runs in (the finished-file check, progress,
+telemetry, the GPU slot when the step says it uses the GPU), so a front end (the Prefect
+task factory in ``tasks/``, a plain Python call, a test) only adds what it is about.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from vidpipe import progress, telemetry
+from vidpipe.media.probe import MediaInfo
+from vidpipe.media.segments import Segment
+
+if TYPE_CHECKING:
+    from vidpipe.config import JobSpec
+
+OnFrame = Callable[[int], None] | None
+#: what a segment step reads and writes: colour frames, or an RGBA matte
+Role = Literal["frames", "matte"]
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What running a step takes."""
+
+    model: bool = False  # runs a network (on the GPU where this machine has one: ask ``uses_gpu``)
+    intermediate: bool = False  # writes a lossless segment file with a stats sidecar
+    chain: bool = False  # starts from this step's output for the previous segment (in order)
+    frames: bool = False  # runs the frame loop (progress per frame)
+    cached: bool = True  # keyed by ``plan``; a hit skips ``run``
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The cache key and output of one unit of a step's work. ``size`` is the frame
+    size written (per-segment steps); ``channels`` 4 for RGBA."""
+
+    key: str
+    out: Path | None = None
+    size: tuple[int, int] | None = None
+    channels: int = 3
+    frames: int = 0
+
+    @property
+    def tag(self) -> str:
+        """What a delivered file carries in its metadata: the folder skip compares it."""
+        return TAG_PREFIX + self.key[:32]
+
+
+TAG_PREFIX = "vidpipe:"
+
+
+@dataclass(frozen=True)
+class SegmentWork:
+    """One segment for a per-segment step.
+
+    ``inputs``: the upstream files by role (``"frames"``: the colour frames so far,
+    ``"matte"``: the matte; ``None`` means the source video's own frames), plus, for a
+    chained step, ``"prev"`` (this step's output for the previous segment) and
+    ``"prev_frames"`` (the previous segment's ``"frames"`` input). ``size``: the size of
+    the ``"frames"`` input. ``pts``: the segment's source timestamps, in order."""
+
+    info: MediaInfo
+    segment: Segment
+    config: Any
+    inputs: Mapping[str, str | None] = field(default_factory=dict)
+    size: tuple[int, int] = (0, 0)
+    pts: tuple[int, ...] = ()
+    previous: Segment | None = None
+
+    @property
+    def label(self) -> str:
+        return self.segment.name
+
+    @property
+    def frames(self) -> int:
+        return self.segment.n_frames
+
+    @property
+    def times(self) -> list[float]:
+        """Each frame's presentation time in seconds from the video's first frame."""
+        from fractions import Fraction
+
+        tb = Fraction(self.info.time_base)
+        return [float((p - self.info.start_pts) * tb) for p in self.pts]
+
+
+class Step:
+    """A step's declaration. Subclasses set ``name`` and ``needs`` and implement
+    ``plan`` and ``run``; per-segment steps also ``configure``, ``consumes`` and
+    ``produces``."""
+
+    name: ClassVar[str]
+    scope: ClassVar[Literal["video", "segment"]] = "video"
+    needs: ClassVar[Needs] = Needs()
+    #: per-segment steps: the roles read from upstream, and the role written
+    consumes: ClassVar[tuple[Role, ...]] = ()
+    produces: ClassVar[Role] = "frames"
+
+    def configure(self, spec: JobSpec, info: MediaInfo) -> Any | None:
+        """This step's config for a job on ``info``, or None when the job does not use it."""
+        return None
+
+    def plan(self, work) -> Plan | None:
+        return None
+
+    def run(self, work, plan: Plan | None, on_frame: OnFrame = None) -> Any:
+        raise NotImplementedError
+
+    def uses_gpu(self, work) -> bool:
+        """True when this unit of work runs a model on a GPU of this machine (it then
+        holds a slot of the machine's GPU limit)."""
+        return False
+
+    def describe(self, work) -> str:
+        """Device and model, for logs and the run report."""
+        return ""
+
+    def result(self, work, plan: Plan):
+        """What ``run`` returns, for a finished file left by an interrupted run."""
+        return str(plan.out)
+
+    def __repr__(self) -> str:
+        return f"<step {self.name}>"
+
+
+def execute(
+    step: Step,
+    work,
+    plan: Plan | None,
+    gpu_slot: Callable[[bool], contextlib.AbstractContextManager] = lambda _needed: contextlib.nullcontext(),
+):
+    """Run one planned unit of ``step``: a finished file (with its stats sidecar, which
+    is written last) left by a run killed before its record was stored is returned as
+    it is; otherwise ``run`` under the GPU slot (only if the step uses the GPU here),
+    with a progress tick per frame and, for intermediates, the stats sidecar."""
+    if step.needs.intermediate and plan is not None and telemetry.finished(plan.out):
+        return step.result(work, plan)
+    tick = progress.frame_counter(work.info.path, step.name, work.info.frame_count) if step.needs.frames else None
+    with gpu_slot(step.uses_gpu(work)), _measured(step, work, plan):
+        return step.run(work, plan, tick)
+
+
+@contextlib.contextmanager
+def _measured(step: Step, work, plan: Plan | None) -> Iterator[None]:
+    if not step.needs.intermediate or plan is None or plan.out is None:
+        yield
+        return
+    with telemetry.measure(step.name, work.label, work.frames, step.describe(work), plan.out):
+        yield

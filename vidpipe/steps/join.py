@@ -1,0 +1,83 @@
+"""join: concatenate the segments' final frames, re-time them from the source
+timestamps, turn them upright, encode the delivery file once, mux the source audio,
+check the result against the source and only then rename it into place. The
+encoder is :mod:`vidpipe.media.encode`.
+
+The output carries its plan's key as a metadata tag (``comment = vidpipe:<key>``): the
+folder skip (:func:`vidpipe.jobs.is_current`) plans the same job and compares, so
+"skipped" and "cached" can never disagree."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidpipe.hashing import digest
+from vidpipe.media.encode import Delivery, EncodeConfig, deliver
+from vidpipe.media.probe import MediaInfo
+from vidpipe.media.reader import read_frames
+from vidpipe.steps.base import Needs, Plan, Step
+from vidpipe.version import code_version
+
+
+@dataclass(frozen=True)
+class JoinWork:
+    info: MediaInfo
+    segments: tuple[str, ...]  # each segment's final frames, in order
+    timestamps: tuple[int, ...]
+    out: str
+    encode: EncodeConfig = EncodeConfig()
+
+    @property
+    def label(self) -> str:
+        return Path(self.out).name
+
+    @property
+    def frames(self) -> int:
+        return self.info.frame_count
+
+
+def join(
+    segment_files: Sequence[str | Path],
+    info: MediaInfo,
+    timestamps: Sequence[int],
+    out: str | Path,
+    encode: EncodeConfig = EncodeConfig(),
+    *,
+    tag: str = "",
+    on_frame: Callable[[int], None] | None = None,
+) -> Delivery:
+    """Write ``out`` from the processed segment files (HWC frames in stored orientation)."""
+    fmt = "rgba" if encode.alpha else "rgb24"
+    frames = itertools.chain.from_iterable(read_frames(f, fmt=fmt) for f in segment_files)
+    return deliver(frames, info, timestamps, out, encode, tag=tag, on_frame=on_frame)
+
+
+def plan(work: JoinWork) -> Plan:
+    """The segment file names carry the upstream keys: changing any step re-joins."""
+    code = code_version(__name__, "vidpipe.media.encode", "vidpipe.media.frames")
+    out = Path(work.out).resolve()
+    names = [Path(p).name for p in work.segments]
+    return Plan(digest("join", code, work.info.sha256, names, work.encode, str(out)), out, frames=work.frames)
+
+
+class Join(Step):
+    name = "join"
+    needs = Needs(frames=True)
+
+    def configure(self, spec, info: MediaInfo) -> EncodeConfig:
+        return EncodeConfig(codec=spec.codec, crf=spec.crf, preset=spec.preset)
+
+    def plan(self, work: JoinWork) -> Plan:
+        return plan(work)
+
+    def run(self, work: JoinWork, plan: Plan, on_frame=None) -> Delivery:
+        return join(work.segments, work.info, work.timestamps, plan.out, work.encode, tag=plan.tag, on_frame=on_frame)
+
+    def describe(self, work: JoinWork) -> str:
+        return f"{work.encode.codec} crf {work.encode.crf}, {work.encode.preset}"
+
+
+STEP = Join()

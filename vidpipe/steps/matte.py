@@ -1,0 +1,181 @@
+"""matte: Robust Video Matting over a segment, with its recurrent state handed over
+from the previous segment so segmented output equals one continuous pass.
+Frames in (the colour frames so far, or the source's own frames with
+``before_upscale``) -> lossless RGBA segment out (RGB = predicted foreground, A =
+alpha), plus the final recurrent state beside it (``.state.npz``). An input with its
+own alpha (``input_alpha``) is copied instead of matted."""
+
+from __future__ import annotations
+
+import collections
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vidpipe import gpu
+from vidpipe.hashing import digest, file_sha256
+from vidpipe.media.pipeline import write_segment
+from vidpipe.media.probe import MediaInfo
+from vidpipe.media.reader import frame_size, read_frames
+from vidpipe.media.segments import Segment
+from vidpipe.media.writer import segment_path
+from vidpipe.models import registry, rvm_onnx, store
+from vidpipe.steps.base import Needs, Plan, SegmentWork, Step
+from vidpipe.version import code_version
+
+
+@dataclass(frozen=True)
+class MatteConfig:
+    model: str = "rvm_mobilenetv3_fp32"
+    downsample_ratio: float | None = None  # None: internal long side about 512 px
+    handover: bool = True  # start from the previous segment's final state
+    warmup_frames: int = 25  # frames before the segment, outputs dropped, when no state is handed over
+    input_alpha: bool = False  # the input has its own alpha (e.g. VP8/VP9 with alpha): use it, no RVM
+    before_upscale: bool = False  # matte the source's own frames (the alpha is scaled up later)
+
+
+def state_path(matte_file: str | Path) -> Path:
+    p = Path(matte_file)
+    return p.with_name(p.stem + ".state.npz")
+
+
+def save_state(path: Path, state: rvm_onnx.State) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as f:
+        np.savez(f, *state)
+    os.replace(tmp, path)
+
+
+def load_state(path: Path) -> rvm_onnx.State | None:
+    try:
+        with np.load(path) as z:
+            return [z[f"arr_{i}"] for i in range(4)]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _source_name(info: MediaInfo, segment: Segment | None) -> str | None:
+    """What identifies the source's own frames of ``segment`` in a key."""
+    return f"{info.sha256}:{segment.first_frame}+{segment.n_frames}" if segment is not None else None
+
+
+def plan(
+    info: MediaInfo, segment: Segment, upstream: str | None, cfg: MatteConfig, prev: str | None = None,
+    prev_upstream: str | None = None, size: tuple[int, int] | None = None, previous: Segment | None = None,
+) -> Plan:
+    """The key follows the chain: the previous segment's matte (its file name carries
+    its key) or, for the warm-up, the previous segment's input frames."""
+    code = code_version(__name__, "vidpipe.models.rvm_onnx")
+    source = (info.width, info.height)
+    if cfg.input_alpha:
+        key = digest("matte", code, info.sha256, segment.first_frame, segment.n_frames, asdict(cfg))
+        size = source
+    else:
+        model = file_sha256(store.locate(registry.get(cfg.model, "matte")))
+        if cfg.before_upscale:
+            frames, before, size = _source_name(info, segment), _source_name(info, previous), source
+        else:
+            frames, before = Path(upstream).name, Path(prev_upstream).name if prev_upstream else None
+        chain = Path(prev).name if (prev and cfg.handover) else before
+        key = digest("matte", code, frames, asdict(cfg), model, chain)
+    return Plan(key, segment_path(info.sha256, "matte", segment.name, key), size, channels=4, frames=segment.n_frames)
+
+
+def start_state(cfg: MatteConfig, net, ratio: float, prev: str | None, warmup: Iterable[np.ndarray] | None) -> tuple:
+    """(state, how): the handed-over state, else a warm-up on the frames just before
+    the segment (outputs dropped), else a cold start."""
+    if cfg.handover and prev:
+        state = load_state(state_path(prev))
+        if state is not None:
+            return state, "handover"
+    state = rvm_onnx.zero_state()
+    if warmup is not None and cfg.warmup_frames > 0:
+        tail = collections.deque(warmup, maxlen=cfg.warmup_frames)
+        for frame in tail:
+            _, state = net.step(frame, state, ratio)
+        return state, f"warm-up {len(tail)} frames"
+    return state, "cold"
+
+
+def matte(
+    info: MediaInfo,
+    segment: Segment,
+    upstream: str | Path | None,
+    cfg: MatteConfig,
+    out: Path,
+    prev: str | None = None,
+    prev_upstream: str | None = None,
+    on_frame: Callable[[int], None] | None = None,
+    previous: Segment | None = None,
+) -> Path:
+    """Matte every frame of the ``upstream`` segment file (with ``before_upscale``, of
+    the source's segment) into the RGBA file ``out``; with ``input_alpha``, copy the
+    source segment's own RGBA instead."""
+    if cfg.input_alpha:
+        frames = read_frames(info.path, info.video_index, segment, fmt="rgba")
+        size = (info.width, info.height)
+        return write_segment(frames, lambda f: f, out, size, info.fps, segment.n_frames, alpha=True, on_frame=on_frame)
+    if cfg.before_upscale:
+        frames, size = read_frames(info.path, info.video_index, segment), (info.width, info.height)
+        warmup = read_frames(info.path, info.video_index, previous) if previous is not None else None
+    else:
+        frames, size = read_frames(upstream), frame_size(upstream)
+        warmup = read_frames(prev_upstream) if prev_upstream else None
+    net = rvm_onnx.load(cfg.model)
+    ratio = cfg.downsample_ratio or rvm_onnx.auto_ratio(size[1], size[0])
+    state, _how = start_state(cfg, net, ratio, prev, warmup)
+    box = [state]
+
+    def step(frame: np.ndarray) -> np.ndarray:
+        rgba, box[0] = net.step(frame, box[0], ratio)
+        return rgba
+
+    return write_segment(
+        frames, step, out, size, info.fps, segment.n_frames, alpha=True, on_frame=on_frame,
+        before_rename=lambda: save_state(state_path(out), box[0]),  # the state exists before its video does
+    )
+
+
+class Matte(Step):
+    """Reads the colour frames (or the source's); writes the RGBA matte. In segment
+    order: each segment starts from the previous one's recurrent state."""
+
+    name = "matte"
+    scope = "segment"
+    needs = Needs(model=True, intermediate=True, chain=True, frames=True)
+    consumes = ("frames",)
+    produces = "matte"
+
+    def configure(self, spec, info: MediaInfo) -> MatteConfig | None:
+        if spec.background == "none" and spec.export_alpha == "none":
+            return None
+        return MatteConfig(
+            model=spec.matte_model, input_alpha=info.has_alpha and spec.matte_input_alpha,
+            before_upscale=spec.matte_before_upscale,
+        )
+
+    def plan(self, work: SegmentWork) -> Plan:
+        i = work.inputs
+        return plan(work.info, work.segment, i.get("frames"), work.config, i.get("prev"), i.get("prev_frames"),
+                    work.size, work.previous)
+
+    def run(self, work: SegmentWork, plan: Plan, on_frame=None) -> str:
+        i = work.inputs
+        return str(matte(work.info, work.segment, i.get("frames"), work.config, plan.out, i.get("prev"),
+                         i.get("prev_frames"), on_frame, work.previous))
+
+    def uses_gpu(self, work: SegmentWork) -> bool:
+        return not work.config.input_alpha and rvm_onnx.uses_cuda() and bool(gpu.nvidia_gpus())
+
+    def describe(self, work: SegmentWork) -> str:
+        if work.config.input_alpha:
+            return "the input's own alpha"
+        device = "cuda" if rvm_onnx.uses_cuda() else "cpu"
+        where = ", before upscale" if work.config.before_upscale else ""
+        return f"{work.config.model} on onnxruntime/{device}{where}"
+
+
+STEP = Matte()
