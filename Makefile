@@ -2,11 +2,15 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+# ONNX Runtime's GPU build where an NVIDIA driver is present, else the CPU build (never both); the stamp
+# names the build, so a machine that gains a driver reinstalls on its next `make run`
+ORT    ?= $(shell test -e /proc/driver/nvidia/version && echo gpu || echo cpu)
+ORT_NOT = $(if $(filter gpu,$(ORT)),onnxruntime,onnxruntime-gpu)
+STAMP  := $(VENV)/.installed-$(ORT)
 CHROMIUM := /usr/bin/chromium
 PORT   ?= 4200
 
-.PHONY: run test install clean bench server deploy worker browser
+.PHONY: run test install clean bench gpu-check server deploy worker browser
 
 run: $(STAMP)  ## enhance every video in downloads/ into final_output/
 	$(VENV)/bin/vidpipe run
@@ -22,6 +26,17 @@ bench: $(STAMP)  ## measure stages, pipeline and the seed baselines (writes benc
 	VIDPIPE_MODELS_DIR="$(SHARED_WEIGHTS)$${VIDPIPE_MODELS_DIR:+:$$VIDPIPE_MODELS_DIR}" \
 	  $(VENV)/bin/vidpipe bench --json bench.json --lengths 10,60
 
+GPU_OUT ?= gpu-check
+gpu-check: $(STAMP)  ## on an NVIDIA machine: the CUDA tests, doctor and the GPU benchmark, into $(GPU_OUT)/
+	mkdir -p $(GPU_OUT)
+	$(VENV)/bin/vidpipe doctor > $(GPU_OUT)/doctor.txt 2>&1 || true
+	VIDPIPE_MODELS_DIR="$(SHARED_WEIGHTS)$${VIDPIPE_MODELS_DIR:+:$$VIDPIPE_MODELS_DIR}" $(PY) -m pytest -q -rs \
+	  tests/test_models.py tests/test_media.py tests/test_rvm_binding.py tests/test_matte.py tests/test_gpu_limit.py \
+	  > $(GPU_OUT)/tests.txt 2>&1 || true
+	VIDPIPE_MODELS_DIR="$(SHARED_WEIGHTS)$${VIDPIPE_MODELS_DIR:+:$$VIDPIPE_MODELS_DIR}" \
+	  $(VENV)/bin/vidpipe bench --gpu --json $(GPU_OUT)/bench-gpu.json > $(GPU_OUT)/bench-gpu.txt 2>&1 || true
+	tail -3 $(GPU_OUT)/tests.txt; cat $(GPU_OUT)/bench-gpu.txt
+
 server: $(STAMP)  ## a Prefect server with UI on http://127.0.0.1:$(PORT)
 	$(VENV)/bin/vidpipe server --port $(PORT)
 
@@ -36,7 +51,9 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[test]"
+	$(PY) -m pip uninstall -q -y $(ORT_NOT) 2>/dev/null || true
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,$(ORT)]"
+	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 # the UI test drives Debian's chromium (Playwright's own browser download is not used)

@@ -13,9 +13,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
 
+from app import bench_plumbing
+from app.rounds import measure, per_round, spread, timed
 from vidpipe.media.encode import EncodeConfig
 from vidpipe.steps.join import join
 from vidpipe.media.probe import probe, scan_timestamps
@@ -24,12 +26,6 @@ from vidpipe.media.segments import split
 from vidpipe.media.synth import make_clip
 from vidpipe.media.writer import codec
 from vidpipe.steps.upscale import FrameUpscaler, UpscaleConfig, describe, output_size, upscale
-
-
-def _timed(fn):
-    t = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - t
 
 
 def _rss_mb() -> float:
@@ -54,26 +50,36 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _stage(frames: int, seconds: float, model_seconds: float | None = None) -> dict:
-    d = {"frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 3)}
-    if model_seconds is not None:
-        d["model_only_fps"] = round(frames / model_seconds, 3)
-        d["efficiency"] = round(model_seconds / seconds, 3)
+def _stage(rounds: list[dict], name: str, frames: int, model: str | None = None) -> dict:
+    """One stage over the rounds: frames/s (median, min-max) and, against ``model`` (the
+    same network alone, measured in the same round), its efficiency per round."""
+    fps = per_round(rounds, lambda r: frames / r[name])
+    d = {"frames": frames, "seconds": spread(per_round(rounds, lambda r: r[name]))["median"],
+         "fps": spread(fps)["median"], "fps_range": spread(fps)}
+    if model is not None:
+        d["model_only_fps"] = spread(per_round(rounds, lambda r: frames / r[model]))["median"]
+        eff = per_round(rounds, lambda r: r[model] / r[name])
+        d["efficiency"], d["efficiency_range"] = spread(eff)["median"], spread(eff)
     return d
 
 
 def run(
-    clip: Path | None = None, quick: bool = False, backend: str = "auto", seeds: bool = True, matting: bool = True
+    clip: Path | None = None, quick: bool = False, backend: str = "auto", seeds: bool = True, matting: bool = True,
+    rounds: int | None = None, plumbing: bool = True,
 ) -> dict:
     work = Path(tempfile.mkdtemp(prefix="vidpipe-bench-"))
     os.environ["VIDPIPE_HOME"] = str(work / "home")  # intermediates of this run only
+    rounds = rounds or (1 if quick else 3)
     try:
-        return _run(work, clip, quick, backend, seeds, matting)
+        result = _run(work, clip, quick, backend, seeds, matting, rounds)
+        if plumbing and matting:
+            result["plumbing"] = bench_plumbing.run(work / "plumbing", quick, rounds)
+        return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run(work: Path, clip: Path | None, quick: bool, backend: str, seeds: bool, matting: bool) -> dict:
+def _run(work: Path, clip: Path | None, quick: bool, backend: str, seeds: bool, matting: bool, rounds: int) -> dict:
     if clip is None:
         w, h, n = (160, 120, 12) if quick else (320, 240, 72)
         clip = make_clip(work / "bench.mp4", w, h, frames=n, fps=24)
@@ -85,7 +91,8 @@ def _run(work: Path, clip: Path | None, quick: bool, backend: str, seeds: bool, 
     enc = EncodeConfig()
     frames = list(read_frames(clip, info.video_index))
     up = FrameUpscaler(cfg, (info.width, info.height), size)
-    up(frames[0])  # load and warm up
+    model_only = _model_only(up, size)
+    model_only(frames[0])  # load and warm up
     n = len(frames)
     result: dict = {
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
@@ -93,88 +100,103 @@ def _run(work: Path, clip: Path | None, quick: bool, backend: str, seeds: bool, 
                  "frames": n, "fps": info.fps, "output": f"{size[0]}x{size[1]}"},
         "upscale": describe(cfg),
         "intermediate": f"{codec()} in NUT (lossless)",
+        "method": f"{rounds} interleaved rounds; figures are medians (min-max); ratios are computed within a round",
         "stages": {},
     }
-    # upscale: the model alone vs the stage (decode + model + lossless encode, overlapped),
-    # interleaved rounds, best of each (a shared VM is noisy)
-    model_s = stage_s = float("inf")
-    for _ in range(1 if quick else 2):
-        model_s = min(model_s, _timed(lambda: [up.net.forward(f) for f in frames])[1])
-        seg_files, t = _timed(lambda: [upscale(info, s, cfg, work / "up" / f"{s.name}.nut") for s in segments])
-        stage_s = min(stage_s, t)
-    result["stages"]["upscale"] = _stage(n, stage_s, model_s)
+    seg_files = [work / "up" / f"{s.name}.nut" for s in segments]
+    phases = {
+        "upscale_model": lambda: timed(lambda: [model_only(f) for f in frames]),
+        "upscale": lambda: timed(lambda: [upscale(info, s, cfg, p) for s, p in zip(segments, seg_files)]),
+    }
     if matting:
-        result["stages"].update(_matting(work, info, segments, seg_files))
+        phases.update(_matting_phases(work, info, segments, seg_files))
     out = work / "vidpipe.mp4"
-    _, join_s = _timed(lambda: join(seg_files, info, timestamps, out, enc))
-    result["stages"]["join"] = _stage(n, join_s)
-    # the whole pipeline, as the seeds do it: upscale + encode with audio
-    def pipeline():
+    phases["join"] = lambda: timed(lambda: join(seg_files, info, timestamps, out, enc))
+
+    def pipeline():  # the whole pipeline, as the seeds do it: upscale + encode with audio
         files = [upscale(info, s, cfg, work / "pipe" / f"{s.name}.nut") for s in segments]
         join(files, info, timestamps, work / "pipeline.mp4", enc)
 
-    _, pipe_s = _timed(pipeline)
-    result["pipeline"] = _stage(n, pipe_s)
+    phases["pipeline"] = lambda: timed(pipeline)
+    baselines: dict = {}
     if seeds:
-        result["baselines"] = _baselines(work, clip, info, cfg.model, up.backend, size, n)
         for name in ("seed1", "seed2"):
-            if "seconds" in result["baselines"].get(name, {}):
-                result["pipeline"][f"speedup_vs_{name}"] = round(result["baselines"][name]["seconds"] / pipe_s, 3)
+            phases[name] = partial(_baseline, name, baselines, work, clip, info, cfg.model, up.backend, size)
+    measured = measure(phases, rounds)
+    result["rounds"] = measured
+    result["stages"]["upscale"] = _stage(measured, "upscale", n, "upscale_model")
+    if matting:
+        result["stages"]["matte"] = _stage(measured, "matte", n, "matte_model")
+        result["stages"]["composite"] = _stage(measured, "composite", n)
+    result["stages"]["join"] = _stage(measured, "join", n)
+    result["pipeline"] = _stage(measured, "pipeline", n)
+    if seeds:
+        result["baselines"] = {name: {**_stage(measured, name, n), **baselines[name]} if name in measured[0]
+                               else baselines[name] for name in ("seed1", "seed2")}
+        for name in ("seed1", "seed2"):
+            ratios = per_round(measured, lambda r: r[name] / r["pipeline"])
+            if ratios:
+                result["pipeline"][f"speedup_vs_{name}"] = spread(ratios)["median"]
+                result["pipeline"][f"speedup_vs_{name}_range"] = spread(ratios)
     result["peak_rss_mb"] = round(_rss_mb(), 1)
     return result
 
 
-def _matting(work, info, segments, seg_files) -> dict:
+def _model_only(up: FrameUpscaler, size: tuple[int, int]):
+    """The network alone on one in-memory frame (torch: finished on its device, as it runs)."""
+    if hasattr(up.net, "upscale"):
+        return lambda f: up.net.upscale([f], size)
+    return up.net.forward
+
+
+def _matting_phases(work, info, segments, seg_files) -> dict:
     from vidpipe.models import rvm_onnx
-    from vidpipe.steps.composite import CompositeConfig, composite
+    from vidpipe.steps.composite import CompositeConfig, composite_frames
     from vidpipe.steps.matte import MatteConfig, matte
 
-    big = [f for p in seg_files for f in read_frames(p)]
     net = rvm_onnx.load()
-    ratio = rvm_onnx.auto_ratio(*big[0].shape[:2])
+    mattes = [work / "matte" / f"{s.name}.nut" for s in segments]
+    times = [i / info.fps for i in range(info.frame_count)]
+    state = {"big": None}
 
     def model_only():
-        state = rvm_onnx.zero_state()
-        for f in big:
-            _, state = net.step(f, state, ratio)
+        if state["big"] is None:  # the upscaled frames, once (the upscale phase made them)
+            state["big"] = [f for p in seg_files for f in read_frames(p)]
+            model_pass()  # warm-up
+        return timed(model_pass)
 
-    model_only()  # warm-up
-    _, model_s = _timed(model_only)
-    mattes, prev = [], None
+    def model_pass():
+        big, s = state["big"], net.zero_state()
+        ratio = rvm_onnx.auto_ratio(*big[0].shape[:2])
+        for f in big:
+            _, s = net.step(f, s, ratio)
 
     def stage():
-        nonlocal prev
-        for s, p in zip(segments, seg_files):
-            prev = str(matte(info, s, p, MatteConfig(), work / "matte" / f"{s.name}.nut", prev))
-            mattes.append(prev)
+        prev = None
+        for s, p, m in zip(segments, seg_files, mattes):
+            prev = str(matte(info, s, p, MatteConfig(), m, prev))
 
-    _, matte_s = _timed(stage)
-    times = [i / info.fps for i in range(len(big))]
-    _, comp_s = _timed(lambda: [
-        composite(info, s, p, m, CompositeConfig("#202020"), times[s.first_frame:s.end_frame],
-                  work / "comp" / f"{s.name}.nut")
-        for s, p, m in zip(segments, seg_files, mattes)
-    ])
-    return {"matte": _stage(len(big), matte_s, model_s), "composite": _stage(len(big), comp_s)}
+    def streamed():  # what join pulls through composite: the matte decoded and blended
+        for s, p, m in zip(segments, seg_files, mattes):
+            for _ in composite_frames(info, s, p, m, CompositeConfig("#202020"), times[s.first_frame:s.end_frame]):
+                pass
+
+    return {"matte_model": model_only, "matte": lambda: timed(stage), "composite": lambda: timed(streamed)}
 
 
-def _baselines(work, clip, info, model, backend, size, n) -> dict:
-    """Each seed in a process of its own, as the seed scripts run (see bench_seeds),
-    with the same model (seed 1: also the same backend) as the pipeline."""
-    out: dict = {}
-    what = {
+def _baseline(name, notes: dict, work, clip, info, model, backend, size) -> float | None:
+    """One seed in a process of its own (see bench_seeds); its seconds, or None (skipped)."""
+    label, desc = {
         "seed1": (backend, "PNG round trip, file by file"),
         "seed2": ("torch (per frame, NCHW float)", "OpenCV + JPEG q95"),
-    }
-    for name, (label, desc) in what.items():
-        argv = [name, clip, work / name, model, backend, info.width, info.height, *size, info.fps]
-        argv = [str(a) for a in argv]
-        r = subprocess.run([sys.executable, "-m", "app.bench_seeds", *argv], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError(f"baseline {name} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
-        got = json.loads(r.stdout.strip().splitlines()[-1])
-        out[name] = {**_stage(n, got["seconds"]), "backend": label, "what": desc} if "seconds" in got else got
-    return out
+    }[name]
+    argv = [str(a) for a in (name, clip, work / name, model, backend, info.width, info.height, *size, info.fps)]
+    r = subprocess.run([sys.executable, "-m", "app.bench_seeds", *argv], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"baseline {name} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    notes[name] = {"backend": label, "what": desc} if "seconds" in got else got
+    return got.get("seconds")
 
 
 def memory_by_length(lengths: list[float]) -> dict:
@@ -209,18 +231,26 @@ def _length_run(clip: str) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+def _range(d: dict, key: str) -> str:
+    r = d.get(f"{key}_range")
+    return f" ({r['min']:.2f}-{r['max']:.2f})" if r and r["min"] != r["max"] else ""
+
+
 def table(result: dict) -> str:
-    rows = [f"{'step':10} {'frames/s':>9} {'model-only':>10} {'efficiency':>10} {'seconds':>8}"]
+    rows = [result.get("method", ""),
+            f"{'step':10} {'frames/s':>20} {'model-only':>10} {'efficiency':>18} {'seconds':>8}"]
     for name, d in {**result["stages"], "pipeline": result["pipeline"]}.items():
-        rows.append(
-            f"{name:10} {d['fps']:9.2f} {d.get('model_only_fps', float('nan')):10.2f} "
-            f"{d.get('efficiency', float('nan')):10.2f} {d['seconds']:8.1f}"
-        )
+        fps = f"{d['fps']:.2f}{_range(d, 'fps')}"
+        eff = f"{d['efficiency']:.2f}{_range(d, 'efficiency')}" if "efficiency" in d else "-"
+        model = f"{d['model_only_fps']:.2f}" if "model_only_fps" in d else "-"
+        rows.append(f"{name:10} {fps:>20} {model:>10} {eff:>18} {d['seconds']:8.1f}")
     for name, d in result.get("baselines", {}).items():
-        rows.append(f"{name:10} {d['fps']:9.2f}  ({d['what']})" if "fps" in d else f"{name:10} skipped: {d['skipped']}")
+        rows.append(f"{name:10} {d['fps']:>9.2f}  ({d['what']})" if "fps" in d else f"{name:10} skipped: {d['skipped']}")
     p = result["pipeline"]
     for k in ("speedup_vs_seed1", "speedup_vs_seed2"):
         if k in p:
-            rows.append(f"{k}: {p[k]:.2f}x")
+            rows.append(f"{k}: {p[k]:.2f}x{_range(p, k)}")
+    if "plumbing" in result:
+        rows.append(bench_plumbing.table(result["plumbing"]))
     rows.append(f"peak RSS {result['peak_rss_mb']} MB; {result['machine']['cpu']}, {result['machine']['cores']} cores")
     return "\n".join(rows)

@@ -226,11 +226,24 @@ def bench(
     backend: str = typer.Option("auto", help="Upscale backend: auto, torch or ncnn."),
     seeds: bool = typer.Option(True, help="Also run the seed-style baselines."),
     lengths: str = typer.Option("", help="Also measure peak RSS on clips of these lengths (s), e.g. 10,60."),
+    rounds: int = typer.Option(0, help="Interleaved rounds (0: 3, or 1 with --quick).", min=0),
+    gpu: bool = typer.Option(False, "--gpu", help="The GPU benchmark (needs a CUDA GPU): models, stages, end to end, "
+                                                 "VRAM at 540x960 -> 1080x1920."),
 ) -> None:
-    """Measure each stage and the pipeline against the model alone and the seed baselines."""
+    """Measure each stage and the pipeline against the model alone and the seed baselines,
+    in interleaved rounds (medians, min-max, ratios within a round)."""
+    if gpu:
+        from app import bench_gpu
+
+        result = bench_gpu.run(quick=quick, rounds=rounds or None)
+        print(bench_gpu.table(result))
+        if json_file:
+            json_file.write_text(json.dumps(result, indent=2))
+            err.print(f"wrote {json_file}")
+        return
     from app import bench as b
 
-    result = b.run(input, quick=quick, backend=backend, seeds=seeds)
+    result = b.run(input, quick=quick, backend=backend, seeds=seeds, rounds=rounds or None)
     if lengths:
         result["memory_by_length"] = b.memory_by_length([float(x) for x in lengths.split(",")])
     print(b.table(result))

@@ -63,6 +63,7 @@ def report() -> list[tuple[str, str]]:
         lines.append(("CUDA GPU", f"#{g.index} {g.name}: {g.free_mb} of {g.total_mb} MiB free"))
     if not gpus:
         lines.append(("CUDA GPU", "none (no NVIDIA driver seen by NVML)"))
+    lines += accelerators()
     vk = vulkan_gpu_count()
     lines.append(("Vulkan (ncnn)", f"{vk} GPU(s)" if vk else "none: ncnn runs on the CPU"))
     lines.append(("CPU", f"{os.cpu_count()} cores"))
@@ -70,6 +71,8 @@ def report() -> list[tuple[str, str]]:
         lines.append((f"import {mod}", _importable(mod)))
     have = set(av.codecs_available)
     for name, what in ENCODERS.items():
+        if name.endswith("_nvenc"):
+            continue  # in accelerators(): built in is not the same as working
         lines.append((f"encoder {name}", ("yes" if name in have else "no") + f" - {what}"))
     for row in model_rows():
         state = row["where"] if row["installed"] else f"missing: vidpipe models download {row['name']}"
@@ -77,6 +80,59 @@ def report() -> list[tuple[str, str]]:
     api = os.environ.get("PREFECT_API_URL")
     lines.append(("Prefect API", api or "embedded (ephemeral) API with SQLite in $VIDPIPE_HOME/prefect"))
     return lines
+
+
+def accelerators() -> list[tuple[str, str]]:
+    """What each GPU path would use here: torch's CUDA device, ONNX Runtime's providers,
+    TensorRT, NVENC and NVDEC, each as found by trying it."""
+    from importlib import metadata
+
+    import av
+
+    from vidpipe.media.encode import encoder_works, resolve_codec
+    from vidpipe.models import rvm_onnx
+
+    lines = []
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            i = torch.cuda.current_device()
+            free, total = torch.cuda.mem_get_info(i)
+            major, minor = torch.cuda.get_device_capability(i)
+            lines.append(("torch CUDA", f"cuda:{i} {torch.cuda.get_device_name(i)}, capability {major}.{minor}, "
+                                        f"{free >> 20} of {total >> 20} MiB free, CUDA {torch.version.cuda}"))
+        else:
+            lines.append(("torch CUDA", f"no (torch {torch.__version__}, built for CUDA {torch.version.cuda}): "
+                                        "upscale runs on ncnn or the CPU"))
+    except ImportError as e:
+        lines.append(("torch CUDA", f"torch does not import ({e})"))
+    builds = [d for d in ("onnxruntime-gpu", "onnxruntime") if _installed(metadata, d)]
+    try:
+        providers = ", ".join(rvm_onnx.onnxruntime().get_available_providers())
+        lines.append(("ONNX Runtime", f"{' and '.join(builds) or '?'}: {providers}"
+                      + ("" if rvm_onnx.cuda_provider() else " (matte runs on the CPU)")))
+    except registry.ModelNotAvailable as e:
+        lines.append(("ONNX Runtime", str(e)))
+    if len(builds) > 1:
+        lines.append(("ONNX Runtime", "both builds are installed and shadow each other: run make install"))
+    lines.append(("TensorRT", _importable("tensorrt").replace("no (", "not installed (")))
+    for name in ("h264_nvenc", "hevc_nvenc"):
+        lines.append((f"encoder {name}", "works" if encoder_works(name) else
+                      ("built in, but no NVIDIA driver/GPU to run it" if name in av.codecs_available else "no")))
+    lines.append(("--codec auto", resolve_codec("auto")))
+    cuvid = sorted(c.removesuffix("_cuvid") for c in av.codecs_available if c.endswith("_cuvid"))
+    lines.append(("NVDEC (cuvid)", f"built in for {', '.join(cuvid)}; not used (decoding is not the limit: "
+                                   "docs/performance.md)" if cuvid else "no"))
+    return lines
+
+
+def _installed(metadata, dist: str) -> bool:
+    try:
+        metadata.version(dist)
+        return True
+    except metadata.PackageNotFoundError:
+        return False
 
 
 def download(names: list[str]) -> list[Path]:

@@ -16,6 +16,7 @@ from vidpipe import steps
 from vidpipe.config import JobSpec, VideoJob
 from vidpipe.jobs import clean_partials, find_videos, is_current
 from vidpipe.media import background
+from vidpipe.models import cache
 from vidpipe.resources import Busy, video_lock
 from vidpipe.steps.upload import UploadWork
 
@@ -66,14 +67,15 @@ def enhance_folder(
     videos = find_videos(files or [input_dir])
     if not videos:
         log.warning("no videos found in %s", ", ".join(files or [input_dir]))
-    for src in videos:
-        job = VideoJob(input=str(src), output_dir=output_dir, **settings.model_dump())
-        try:
-            with video_lock(src, job.output_path()):  # held across the check and the run
-                report.results.append(_one(job, settings, log))
-        except Busy as e:  # another run has it: not a failure of this one
-            log.info("%s", e)
-            report.results.append(FileResult(str(src), "skipped", str(job.output_path()), message=str(e)))
+    with cache.hold():  # models stay loaded across the videos, and are let go after the last
+        for src in videos:
+            job = VideoJob(input=str(src), output_dir=output_dir, **settings.model_dump())
+            try:
+                with video_lock(src, job.output_path()):  # held across the check and the run
+                    report.results.append(_one(job, settings, log))
+            except Busy as e:  # another run has it: not a failure of this one
+                log.info("%s", e)
+                report.results.append(FileResult(str(src), "skipped", str(job.output_path()), message=str(e)))
     done = sum(r.status == "done" for r in report.results)
     log.info("%d done, %d skipped, %d failed", done, len(report.results) - done - len(report.failed), len(report.failed))
     return report

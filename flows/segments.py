@@ -17,24 +17,27 @@ from vidpipe.media.probe import MediaInfo
 from vidpipe.pipeline import Planned, VideoPlan
 
 
-def submit(plan: VideoPlan) -> list[PrefectFuture]:
+def submit(plan: VideoPlan) -> list[PrefectFuture | None]:
     """One future per planned unit, in plan order (each unit's dependencies are
-    submitted before it, so a first-in-first-out pool of any size cannot deadlock)."""
-    futures: list[PrefectFuture] = []
-    for unit in plan.items:
-        task = task_for(unit.step)
-        futures.append(task.submit(unit.work, unit.plan, wait_for=[futures[d] for d in unit.deps]))
+    submitted before it, so a first-in-first-out pool of any size cannot deadlock);
+    ``None`` for a streamed unit, which runs inside join."""
+    futures: list[PrefectFuture | None] = [None] * len(plan.items)
+    for i in plan.tasks:
+        unit = plan.items[i]
+        waits = [futures[r] for d in unit.deps for r in plan.ready(d)]
+        futures[i] = task_for(unit.step).submit(unit.work, unit.plan, wait_for=waits)
     return futures
 
 
-def results(futures: list[PrefectFuture]) -> list:
-    """Every unit's result, or the error of the first unit (in plan order) that failed."""
-    wait(futures)
-    for f in futures:
+def results(futures: list[PrefectFuture | None]) -> list:
+    """Every task unit's result, or the error of the first unit (in plan order) that failed."""
+    running = [f for f in futures if f is not None]
+    wait(running)
+    for f in running:
         if not f.state.is_completed():
             f.result()  # raises the unit's own error
             raise MediaError(f"{f.task_run_id}: ended {f.state.name}")
-    return [f.result() for f in futures]
+    return [f.result() for f in running]
 
 
 def reused(started: float):
@@ -60,7 +63,7 @@ def artifact_key(kind: str, source: str) -> str:
 
 def track_progress(info: MediaInfo, plan: VideoPlan, futures: list[PrefectFuture]):
     """A progress artifact, moved as each segment's last unit finishes."""
-    final = [futures[i] for i in plan.final]
+    final = [futures[max(plan.ready(i))] for i in plan.final]  # a segment's last task
     artifact = create_progress_artifact(0.0, key=artifact_key("progress", info.path),
                                         description=f"segments done: {info.path}")
     total = len(final) + 1  # + join

@@ -20,3 +20,30 @@ def test_bench_quick_writes_the_json_figures(tmp_path, weights):
     assert d["pipeline"]["fps"] > 0 and d["peak_rss_mb"] > 0
     assert d["pipeline"]["speedup_vs_seed1"] > 0 and d["pipeline"]["speedup_vs_seed2"] > 0
     assert "speedup_vs_seed1" in r.stdout and "efficiency" in r.stdout
+
+
+def test_bench_gpu_refuses_in_one_line_without_cuda(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        return  # a GPU machine runs the real thing (make gpu-check)
+    r = subprocess.run([sys.executable, "-m", "app", "bench", "--gpu", "--quick"], capture_output=True, text=True,
+                       cwd=tmp_path)
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert r.returncode == 1 and len(lines) == 1 and "needs a CUDA GPU" in lines[0] and "Traceback" not in r.stderr
+
+
+def test_bench_gpu_code_runs_on_the_cpu_on_tiny_frames(weights, monkeypatch):
+    """The GPU benchmark's own code, on the CPU device with tiny frames (so a GPU
+    machine's first run is not its first run)."""
+    from app import bench_gpu
+
+    weights("realesr-animevideov3.pth")
+    weights("rvm_mobilenetv3_fp32.onnx")
+    r = bench_gpu.run(device="cpu", source=(48, 80), frames=6, rounds=1)
+    assert r["models"][0] == "realesr-animevideov3" and r["size"] == "48x80 -> 1080x1800"
+    for phase in ("upscale_model:realesr-animevideov3", "upscale:realesr-animevideov3", "matte_model", "matte",
+                  "composite_in_join", "blend_device", "encode_libx264", "end_to_end"):
+        assert r["fps"][phase]["median"] > 0, phase
+    assert r["end_to_end_vs_model"]["median"] > 0 and r["codec_auto"] == "libx264"
+    assert "end to end" in bench_gpu.table(r)

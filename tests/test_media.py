@@ -10,7 +10,7 @@ import pytest
 from conftest import psnr
 from vidpipe.errors import ConfigError, MediaError, SyncError
 from vidpipe.media.frames import rotate_upright
-from vidpipe.media.encode import EncodeConfig, verify
+from vidpipe.media.encode import EncodeConfig, deliver, encoder_works, verify
 from vidpipe.steps.join import join
 from vidpipe.media.pipeline import run_frames
 from vidpipe.media.probe import probe, scan_timestamps
@@ -170,3 +170,57 @@ def test_verify_flags_audio_that_drifted(clip):
     longer = replace(good, audio=(replace(a, duration=a.duration + 0.2),))  # the source audio 0.2 s longer
     with pytest.raises(SyncError, match="audio stream 0 lasts"):
         verify(good.path, longer)
+
+
+def test_cpu_and_device_blends_agree_with_the_float_formula():
+    import torch
+
+    from vidpipe.media import tensor
+    from vidpipe.media.frames import blend
+
+    rng = np.random.default_rng(5)
+    rgba = rng.integers(0, 256, (37, 53, 4), dtype=np.uint8)
+    rgba[0, :4, 3] = (0, 255, 1, 254)  # the ends of the alpha range
+    back = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    a = rgba[..., 3:4].astype(np.float64) / 255
+    truth = np.floor(rgba[..., :3] * a + back * (1 - a) + 0.5)
+    cpu = blend(rgba, back)
+    assert cpu.dtype == np.uint8 and np.abs(cpu - truth).max() <= 1 and np.mean(cpu != truth) < 0.001
+    device = tensor.blend(torch.from_numpy(rgba), torch.from_numpy(back)).numpy()
+    assert np.abs(device.astype(int) - cpu).max() <= 1
+    assert np.array_equal(cpu[0, 0], rgba[0, 0, :3] * 0 + back[0, 0]) and np.array_equal(cpu[0, 1], rgba[0, 1, :3])
+
+
+def test_codec_auto_is_libx264_without_nvidia_and_nvenc_by_name_is_one_line():
+    from vidpipe.config import JobSpec
+    from vidpipe.errors import ConfigError as Bad
+    from vidpipe.media import encode
+    from vidpipe.steps.join import STEP as join_step
+
+    assert "h264_nvenc" in av.codecs_available and "hevc_nvenc" in av.codecs_available  # PyAV's FFmpeg has them
+    nvenc = encode.encoder_works("h264_nvenc")
+    assert encode.resolve_codec("auto") == ("h264_nvenc" if nvenc else "libx264")
+    assert JobSpec().codec == "auto"
+    if not nvenc:  # this machine (and CI): no NVIDIA driver
+        assert join_step.configure(JobSpec(), None).codec == "libx264"
+        with pytest.raises(Bad, match="--codec hevc_nvenc: NVENC does not work here .* use --codec libx265 or auto"):
+            encode.resolve_codec("hevc_nvenc")
+    assert encode.resolve_codec("libx265") == "libx265"
+    opts = encode.EncodeConfig(codec="h264_nvenc", crf=18, preset="medium").options()
+    assert opts["rc"] == "vbr" and opts["cq"] == "19" and opts["preset"] == "p5"
+
+
+@pytest.mark.skipif(not encoder_works("h264_nvenc"), reason="needs NVENC (an NVIDIA GPU and driver)")
+def test_nvenc_at_the_default_quality_matches_x264_crf_18(tmp_path, clip):
+    src = clip(width=640, height=360, frames=48)
+    info = probe(src)
+    ts = scan_timestamps(src, info.video_index)
+    frames = list(read_frames(src, info.video_index))
+    out = {}
+    for codec in ("libx264", "h264_nvenc"):
+        d = deliver(iter(frames), info, ts, tmp_path / f"{codec}.mp4", EncodeConfig(codec=codec))
+        got = list(read_frames(d.path))
+        out[codec] = (d.size_bytes, np.mean([psnr(a, b) for a, b in zip(frames, got)]))
+    (x_size, x_psnr), (n_size, n_psnr) = out["libx264"], out["h264_nvenc"]
+    print(f"x264 {x_size} B {x_psnr:.1f} dB; nvenc {n_size} B {n_psnr:.1f} dB")
+    assert n_psnr > x_psnr - 1.5 and 0.4 < n_size / x_size < 2.5

@@ -10,7 +10,8 @@ import pytest
 
 from conftest import psnr
 from vidpipe.errors import ModelNotAvailable, OutOfMemory
-from vidpipe.media.frames import chw_float_to_hwc_u8
+from vidpipe.media.frames import chw_float_to_hwc_u8, resize
+from vidpipe.models.backend import Backend, Fit, activation_bytes_per_pixel, fit_for, job_budget_bytes
 from vidpipe.media.reader import read_frames
 from vidpipe.models import ncnn_sr, registry, store, torch_sr
 from vidpipe.steps.upscale import FrameUpscaler, UpscaleConfig, resolve_backend
@@ -117,11 +118,74 @@ def test_download_resumes_and_checks_sha256(http_file, tmp_path):
 
 
 def test_batched_frames_equal_single_frames(photo, torch_net):
-    up = FrameUpscaler(UpscaleConfig(target="none", scale=2, backend="torch"), (160, 120), (320, 240))
     frames = [photo, np.ascontiguousarray(photo[::-1]), np.ascontiguousarray(photo[:, ::-1])]
-    batched = up.many(frames)
+    batched = torch_net.upscale(frames, (320, 240))
     for single, b in zip(frames, batched):
-        assert psnr(up(single), b) > 50
+        assert psnr(torch_net.upscale([single], (320, 240))[0], b) > 50
+
+
+def test_torch_path_finished_on_its_device_matches_the_host_path(photo, torch_net):
+    """Model, clamp, area shrink and rounding in torch (CPU here, CUDA on a GPU) give
+    the frames the host path (float -> uint8 -> OpenCV INTER_AREA) gives."""
+    host = chw_float_to_hwc_u8(torch_net.forward(photo))  # 640x480, the model's own size
+    assert np.array_equal(torch_net.upscale([photo], (640, 480))[0], host)  # no resize: identical
+    for size in ((320, 240), (480, 360), (360, 270), (800, 600)):  # 2x, fractional shrinks, an enlarge
+        device = torch_net.upscale([photo], size)[0]
+        assert device.shape == (size[1], size[0], 3) and device.dtype == np.uint8
+        print(size, f"{psnr(device, resize(host, *size)):.1f} dB")
+        assert psnr(device, resize(host, *size)) >= 50
+    tiled = torch_net.upscale([photo], (640, 480), tile=48)[0]  # tiles blended on the device
+    assert psnr(tiled, host) >= 45
+    b = torch_net.backend
+    assert (b.runtime, b.device, b.dtype, b.scale, b.tiling) == ("torch", "cpu", "float32", 4, True)
+    assert b.vram_bytes(960, 540, 2) > b.vram_bytes(960, 540, 1) > b.weights_bytes > 0
+
+
+def test_batch_and_tile_fit_this_jobs_share_of_free_memory(monkeypatch):
+    monkeypatch.setenv("VIDPIPE_VRAM_BUDGET_MB", "10240")
+    monkeypatch.setenv("VIDPIPE_GPU_JOBS", "2")
+    compact = Backend("torch", "cuda:0", "float16", 4, bytes_per_pixel=activation_bytes_per_pixel("RealESRGAN Compact", True))
+    rrdb = Backend("torch", "cuda:0", "float16", 4, bytes_per_pixel=activation_bytes_per_pixel("ESRGAN", True))
+    free = 11 << 30  # an idle 12 GB card
+    assert job_budget_bytes(free) == 5 << 30  # seed: 10 GB for 2 jobs
+    assert fit_for(compact, 960, 540, free) == Fit(batch=4)  # ~0.5 GB a frame
+    fit = fit_for(rrdb, 960, 540, free)  # ~4.4 GB a frame: one at a time, whole
+    assert (fit.batch, fit.tile) == (1, 0)
+    fit = fit_for(rrdb, 1920, 1080, free)  # does not fit whole: the largest tile that does
+    assert fit.batch == 1 and fit.tile % 32 == 0 and 64 <= fit.tile < 1920
+    assert rrdb.vram_bytes(fit.tile + 32, fit.tile + 32) <= 5 << 30
+    assert fit_for(compact, 960, 540, 700 << 20).batch == 1  # a busy card: what is free wins
+
+
+def test_out_of_memory_lowers_batch_then_tile_and_they_stay_lowered(photo, torch_net):
+    """A simulated GPU that runs out of memory above 2 frames per call, and then above
+    48x48 tiles: the controller halves the batch (4 -> 2), then the tile, keeps both
+    for the rest of the segment, and returns every frame, in order."""
+    calls = []
+
+    class Tight:
+        backend = Backend("torch", "cuda:0", "float16", 4, tiling=True)
+
+        def upscale(self, chunk, size, tile):
+            calls.append((len(chunk), tile))
+            if len(chunk) > 2 or not 0 < tile <= 48:
+                raise OutOfMemory("CUDA out of memory")
+            return torch_net.upscale(chunk, size, tile)
+
+    up = FrameUpscaler(UpscaleConfig(target="none", scale=2, backend="torch"), (160, 120), (320, 240))
+    up.net, up.fit = Tight(), Fit(batch=4, min_tile=32)
+    frames = [np.ascontiguousarray(np.roll(photo, 7 * i, axis=1)) for i in range(8)]
+    out = up.many(frames[:4]) + up.many(frames[4:])
+    assert calls[:4] == [(4, 0), (2, 0), (1, 0), (1, 80)]  # batch 4 -> 2 -> 1, then tile 160 -> 80 -> 40
+    assert (up.fit.batch, up.fit.tile, up.fit.lowered) == (1, 40, 4)
+    assert all(c == (1, 40) for c in calls[5:])  # the rest of the segment never fails again
+    assert len(out) == 8
+    for frame, got in zip(frames, out):
+        assert psnr(got, torch_net.upscale([frame], (320, 240))[0]) > 40
+    up.fit = Fit(batch=1, tile=32, min_tile=32)
+    with pytest.raises(OutOfMemory):  # nothing left to lower: the error, not a hang
+        Tight.upscale = lambda self, chunk, size, tile: (_ for _ in ()).throw(OutOfMemory("CUDA out of memory"))
+        up.many(frames[:1])
 
 
 def test_backend_choice_without_a_gpu():
@@ -132,28 +196,25 @@ def test_backend_choice_without_a_gpu():
         resolve_backend(UpscaleConfig(model="RealESRGAN_x2plus", backend="ncnn"))
 
 
-def test_out_of_memory_halves_the_tile_and_keeps_the_frame(photo):
-    up = FrameUpscaler(UpscaleConfig(target="none", scale=2), (160, 120), (320, 240))
-    real = up.net.forward
-    seen = []
-
-    class Net:  # a backend that runs out of memory above 40x40 input tiles
-        scale, device = 4, "cuda"
-
-        def forward(self, hwc):
-            seen.append(hwc.shape[:2])
-            if max(hwc.shape[:2]) > 40 + 2 * 16:
-                raise OutOfMemory("CUDA out of memory")
-            return real(hwc)
-
-    up.net, up.tile, up.MIN_TILE = Net(), 0, 16
-    out = up(photo)
-    assert out.shape == (240, 320, 3) and up.tile == 40  # 160 -> 80 -> 40
-    assert psnr(out, FrameUpscaler(UpscaleConfig(target="none", scale=2), (160, 120), (320, 240))(photo)) > 40
-
-
 @pytest.mark.skipif(not torch_sr.cuda_available(), reason="needs a CUDA GPU")
 def test_cuda_fp16_matches_cpu(photo, torch_net):
     gpu = torch_sr.TorchUpscaler(registry.upscale_model("realesr-animevideov3"), device="cuda")
-    assert gpu.half
+    assert gpu.half and gpu.backend.on_cuda and gpu.backend.dtype == "float16"
     assert psnr(chw_float_to_hwc_u8(gpu.forward(photo)), chw_float_to_hwc_u8(torch_net.forward(photo))) > 40
+    frames = [photo, np.ascontiguousarray(photo[::-1])]
+    on_gpu, on_cpu = gpu.upscale(frames, (320, 240)), torch_net.upscale(frames, (320, 240))
+    for a, b in zip(on_gpu, on_cpu):
+        assert a.dtype == np.uint8 and a.shape == (240, 320, 3) and psnr(a, b) > 40
+    assert psnr(gpu.upscale(frames, (640, 480), tile=48)[0], gpu.upscale(frames, (640, 480))[0]) > 40  # tiles on the GPU
+
+
+def test_models_are_let_go_when_the_last_job_in_the_process_ends():
+    from vidpipe.models import cache
+
+    built = []
+    with cache.hold():
+        with cache.hold():  # two jobs at once
+            cache.loaded("test", "k", lambda: built.append(1) or "net")
+        assert cache.loaded("test", "k", lambda: built.append(1) or "net") == "net" and built == [1]  # still held
+    cache.loaded("test", "k", lambda: built.append(1) or "net")
+    assert built == [1, 1]  # the last job ended: the next use loads again

@@ -42,7 +42,12 @@ def test_every_unit_waits_only_for_units_planned_before_it(video, random_gfpgan,
     assert set(m1.deps) == {3, 4} and m1.work.inputs["prev"] == str(m0.plan.out)  # in order: the state hand-over
     assert c1.work.inputs == {"frames": str(rf1.plan.out), "matte": str(m1.plan.out)}
     assert [plan.items[i] for i in plan.final] == [c0, c1]
-    assert plan.join.work.segments == (str(c0.plan.out), str(c1.plan.out))
+    # composite is streamed into join: no task, no file; join waits on what it reads
+    assert plan.tasks == list(range(6)) and c0.plan.out is None and plan.ready(7) == (3, 5)
+    assert [s.plan for s in plan.join.work.segments] == [c0.plan, c1.plan]
+    assert set(plan.join.deps) == {2, 3, 4, 5}
+    assert plan.disk_bytes() == plan_video(info, tl, spec.model_copy(update={"background": "#0000FF"}),
+                                           tmp_path / "a_final.mp4").disk_bytes()
     assert plan.export_alpha.work.colors is None  # matte at the frames' size: its own colour
     assert plan.describe().startswith("upscale realesr-animevideov3 on ncnn/cpu, restore_faces ")
     assert plan.disk_bytes() > plan_video(info, tl, JobSpec(target="none", scale=2), tmp_path / "a.mp4").disk_bytes()
@@ -72,6 +77,18 @@ def test_matte_before_upscale_reads_the_source_and_alpha_takes_colour_from_the_f
     # the matte's key does not depend on the upscale: a new model re-mattes nothing
     other = plan_video(info, tl, spec.model_copy(update={"upscale_tile": 32}), tmp_path / "a_final.mp4")
     assert [u.plan.key for u in other.of("matte")] == [u.plan.key for u in mattes]
+
+
+def test_a_step_reading_a_streamed_output_is_a_config_error(video, tmp_path, random_gfpgan):
+    from vidpipe import steps
+    from vidpipe.steps import restore_faces
+
+    info, tl = video
+    with steps.registered(type("Late", (restore_faces.RestoreFaces,), {"name": "late"})(), after="composite"):
+        with pytest.raises(ConfigError, match="late reads the frames of composite, which are made on the fly"):
+            spec = JobSpec(target="none", scale=2, background="blur", restore_faces=True,
+                           restore_faces_model=str(random_gfpgan))
+            plan_video(info, tl, spec, tmp_path / "a.mp4")
 
 
 def test_a_step_reading_what_nobody_writes_is_a_config_error(video, tmp_path):

@@ -108,8 +108,10 @@ class JobSpec(BaseModel):
         4.0, title="Segment length (s)", gt=0.0, le=600.0, description="Length of the cached, retryable units of work",
         json_schema_extra=_step("split"),
     )
-    codec: Literal["libx264", "libx265"] = Field(
-        "libx264", title="Output codec", description="H.264 (plays everywhere) or H.265 (smaller)",
+    codec: Literal["auto", "libx264", "libx265", "h264_nvenc", "hevc_nvenc"] = Field(
+        "auto", title="Output codec",
+        description="auto: H.264 on the NVIDIA GPU (NVENC) where there is one, else libx264. H.264 plays "
+                    "everywhere; H.265 (libx265, hevc_nvenc) is smaller",
         json_schema_extra=_step("join"),
     )
     crf: int = Field(

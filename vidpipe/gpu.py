@@ -1,9 +1,9 @@
-"""NVIDIA GPU facts through NVML (``nvidia-ml-py``), and the VRAM budget -> tile size
-math. Everything degrades to "no GPU" when there is no driver."""
+"""NVIDIA GPU facts through NVML (``nvidia-ml-py``): which GPUs, their memory, this
+process's peak use. Everything degrades to "no GPU" when there is no driver. (The
+batch and tile a job's VRAM share allows: :mod:`vidpipe.models.backend`.)"""
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from dataclasses import dataclass
@@ -48,29 +48,6 @@ def has_cuda() -> bool:
     from vidpipe.models.torch_sr import cuda_available
 
     return cuda_available()
-
-
-def budget_mb(free_mb: int) -> int:
-    """VRAM one GPU job may use: ``VIDPIPE_VRAM_BUDGET_MB`` (seed: 10 GB of a 12 GB card,
-    shared by ``VIDPIPE_GPU_JOBS`` = 2 jobs at once), never more than what is free."""
-    total_budget = int(os.environ.get("VIDPIPE_VRAM_BUDGET_MB", "10240"))
-    jobs = max(1, int(os.environ.get("VIDPIPE_GPU_JOBS", "2")))
-    return max(256, min(free_mb, total_budget // jobs))
-
-
-#: rough activation bytes per input pixel, fp16 (fp32 doubles it), by spandrel architecture
-BYTES_PER_PIXEL = {"RealESRGAN Compact": 3_000, "ESRGAN": 40_000}
-DEFAULT_BYTES_PER_PIXEL = 40_000
-
-
-def tile_for_budget(width: int, height: int, architecture: str, half: bool, budget: int) -> int:
-    """0 (whole frame) when it fits ``budget`` MB, else the largest square tile that
-    does (a multiple of 32, at least 64)."""
-    per_px = BYTES_PER_PIXEL.get(architecture, DEFAULT_BYTES_PER_PIXEL) * (1 if half else 2)
-    pixels = budget * (1 << 20) * 0.8 / per_px
-    if width * height <= pixels:
-        return 0
-    return max(64, int(math.sqrt(pixels)) // 32 * 32)
 
 
 class PeakMemory:

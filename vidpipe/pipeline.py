@@ -9,7 +9,12 @@ list. Nothing here runs a model or imports Prefect.
 Per-segment steps are wired by role (``vidpipe.steps.base``): each segment starts with
 the source's frames as ``"frames"``; a step reads the roles it ``consumes`` and its
 output becomes the role it ``produces``. A chained step (matte) also gets its own
-previous segment's output. ``join`` takes each segment's final ``"frames"``."""
+previous segment's output. ``join`` takes each segment's final ``"frames"``.
+
+A streamed step (composite) is planned like any other, keyed and listed, but runs
+inside join: join gets a :class:`~vidpipe.steps.base.Stream` for it, and waits on
+what the streamed step reads instead. :attr:`VideoPlan.tasks` are the units the flow
+submits."""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from typing import Any
 from vidpipe import resources, steps, telemetry
 from vidpipe.errors import ConfigError
 from vidpipe.media.probe import MediaInfo
-from vidpipe.steps.base import Plan, SegmentWork, Step
+from vidpipe.steps.base import Plan, SegmentWork, Step, Stream
 from vidpipe.steps.export_alpha import ExportAlphaWork, alpha_path
 from vidpipe.steps.join import JoinWork
 from vidpipe.steps.report import StepRow, summarize
@@ -59,6 +64,19 @@ class VideoPlan:
                 seen.append(item.step)
         return seen
 
+    @property
+    def tasks(self) -> list[int]:
+        """Indices of the units that run as tasks (all but streamed ones)."""
+        return [i for i, unit in enumerate(self.items) if not unit.step.needs.streamed]
+
+    def ready(self, index: int) -> tuple[int, ...]:
+        """The task units that must finish before unit ``index``'s output can be read:
+        itself, or for a streamed unit, what it reads (recursively)."""
+        unit = self.items[index]
+        if not unit.step.needs.streamed:
+            return (index,)
+        return tuple(sorted({r for d in unit.deps for r in self.ready(d)}))
+
     def of(self, step: Step | str) -> list[Planned]:
         name = step if isinstance(step, str) else step.name
         return [i for i in self.items if i.step.name == name]
@@ -84,9 +102,14 @@ class VideoPlan:
 
     def rows(self, cached: Callable[[Planned], bool]) -> list[StepRow]:
         """Per per-segment step: segments, cache hits and cost (from each output's stats)."""
-        return [
-            summarize(s.name, [(telemetry.read(i.plan.out), cached(i)) for i in self.of(s)]) for s in self.segment_steps
-        ]
+        rows = []
+        for s in self.segment_steps:
+            units = self.of(s)
+            if s.needs.streamed:
+                rows.append(StepRow(s.name, segments=len(units), device="on the fly, inside join"))
+            else:
+                rows.append(summarize(s.name, [(telemetry.read(i.plan.out), cached(i)) for i in units]))
+        return rows
 
     def tags(self) -> dict[str, str]:
         """Each delivered file's path and the tag it must carry to be current."""
@@ -114,7 +137,8 @@ def plan_video(info: MediaInfo, timeline: Timeline, spec, output: str | Path) ->
     join = steps.get("join")
     work = JoinWork(info, tuple(s["frames"][0] for s in state), timeline.timestamps, str(output),
                     join.configure(spec, info))
-    plan.join = Planned(join, work, join.plan(work), tuple(plan.final))
+    waits = sorted({r for i in plan.final for r in plan.ready(i)})
+    plan.join = Planned(join, work, join.plan(work), tuple(waits))
     fmt = spec.export_alpha
     if fmt != "none":
         plan.export_alpha = _plan_export(plan, state, Path(output), fmt)
@@ -130,6 +154,9 @@ def _plan_step(plan: VideoPlan, step: Step, config, state: list[dict[str, tuple]
             if role not in state[i]:
                 raise ConfigError(f"step {step.name} reads {role!r}, but no step before it writes that")
             path, _size, producer = state[i][role]
+            if isinstance(path, Stream):
+                raise ConfigError(f"step {step.name} reads the {role} of {path.step.name}, which are made on the fly "
+                                  f"inside join; register {step.name} before {path.step.name}")
             inputs[role] = path
             if producer is not None:
                 deps.append(producer)
@@ -141,7 +168,8 @@ def _plan_step(plan: VideoPlan, step: Step, config, state: list[dict[str, tuple]
                            segments[i - 1] if i else None)
         unit = Planned(step, work, step.plan(work), tuple(deps))
         plan.items.append(unit)
-        state[i][step.produces] = (str(unit.plan.out), unit.plan.size, len(plan.items) - 1)
+        out = Stream(step, work, unit.plan) if step.needs.streamed else str(unit.plan.out)
+        state[i][step.produces] = (out, unit.plan.size, len(plan.items) - 1)
         before = unit
 
 

@@ -10,7 +10,8 @@ gives exactly the untiled result; Real-ESRGAN's far reach fades out well before.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,6 +33,35 @@ def _ramp(length: int, lead: int, tail: int) -> np.ndarray:
     return w
 
 
+@dataclass(frozen=True)
+class Tile:
+    """One tile: its core (``y0:y1, x0:x1``) and the context around it that the network
+    sees (``context`` = ya, yb, xa, xb), in input pixels."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    context: tuple[int, int, int, int]
+
+    def weights(self, scale: int) -> np.ndarray:
+        """The cross-fade weights of this tile's output (``scale`` x its context)."""
+        ya, yb, xa, xb = self.context
+        wy = _ramp((yb - ya) * scale, (self.y0 - ya) * scale, (yb - self.y1) * scale)
+        wx = _ramp((xb - xa) * scale, (self.x0 - xa) * scale, (xb - self.x1) * scale)
+        return wy[:, None] * wx[None, :]
+
+
+def tiles(h: int, w: int, tile: int, pad: int = 16) -> Iterator[Tile]:
+    """The tiles of an ``h x w`` frame, row by row (any array library can run them)."""
+    pad = min(pad, tile)
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            context = (max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad))
+            yield Tile(y0, y1, x0, x1, context)
+
+
 def tiled_forward(
     hwc: np.ndarray,
     forward: Callable[[np.ndarray], np.ndarray],
@@ -44,20 +74,14 @@ def tiled_forward(
     h, w = hwc.shape[:2]
     if tile <= 0 or (h <= tile and w <= tile):
         return forward(hwc)
-    pad = min(pad, tile)
     out = np.zeros((3, h * scale, w * scale), np.float32)
     weight = np.zeros((h * scale, w * scale), np.float32)
-    for y0 in range(0, h, tile):
-        for x0 in range(0, w, tile):
-            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-            ya, xa = max(0, y0 - pad), max(0, x0 - pad)
-            yb, xb = min(h, y1 + pad), min(w, x1 + pad)
-            res = forward(np.ascontiguousarray(hwc[ya:yb, xa:xb]))
-            wy = _ramp((yb - ya) * scale, (y0 - ya) * scale, (yb - y1) * scale)
-            wx = _ramp((xb - xa) * scale, (x0 - xa) * scale, (xb - x1) * scale)
-            wt = wy[:, None] * wx[None, :]
-            sy, sx = slice(ya * scale, yb * scale), slice(xa * scale, xb * scale)
-            out[:, sy, sx] += res * wt
-            weight[sy, sx] += wt
+    for t in tiles(h, w, tile, pad):
+        ya, yb, xa, xb = t.context
+        res = forward(np.ascontiguousarray(hwc[ya:yb, xa:xb]))
+        wt = t.weights(scale)
+        sy, sx = slice(ya * scale, yb * scale), slice(xa * scale, xb * scale)
+        out[:, sy, sx] += res * wt
+        weight[sy, sx] += wt
     out /= weight
     return out

@@ -10,12 +10,13 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 
 import av
 import numpy as np
 
-from vidpipe.errors import MediaError, OutputError, ProbeError, SyncError
+from vidpipe.errors import ConfigError, MediaError, OutputError, ProbeError, SyncError
 from vidpipe.media.frames import rotate_upright
 from vidpipe.media.pipeline import run_frames
 from vidpipe.media.probe import MediaInfo, probe
@@ -27,6 +28,43 @@ AUDIO_POLICY = {
     "mov": ({"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le"}, "aac"),
     "webm": ({"opus", "vorbis"}, "libopus"),
 }
+
+
+#: what ``--codec`` accepts: auto, the CPU encoders, and NVIDIA's (NVENC) where present
+CODECS = ("auto", "libx264", "libx265", "h264_nvenc", "hevc_nvenc")
+NVENC = {"libx264": "h264_nvenc", "libx265": "hevc_nvenc"}
+#: x264/x265 presets -> NVENC's p1 (fastest) .. p7 (best)
+NVENC_PRESETS = {"ultrafast": "p1", "superfast": "p2", "veryfast": "p3", "faster": "p4", "fast": "p4",
+                 "medium": "p5", "slow": "p6", "slower": "p7", "veryslow": "p7"}
+
+
+@lru_cache(maxsize=None)
+def encoder_works(name: str) -> bool:
+    """The encoder opens here: built into PyAV's FFmpeg and, for NVENC, an NVIDIA driver
+    and GPU present (opening a small context is how FFmpeg itself finds out)."""
+    if name not in av.codecs_available:
+        return False
+    try:
+        ctx = av.CodecContext.create(name, "w")
+        ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = 256, 256, "yuv420p", Fraction(1, 25)
+        ctx.open()
+        return True
+    except (av.FFmpegError, ValueError, OSError):
+        return False
+
+
+def resolve_codec(codec: str) -> str:
+    """``auto``: H.264 on the GPU (h264_nvenc) where it works here, else libx264. An
+    NVENC encoder asked for by name where it does not work: one ConfigError line."""
+    if codec == "auto":
+        return "h264_nvenc" if encoder_works("h264_nvenc") else "libx264"
+    if codec not in CODECS:
+        raise ConfigError(f"--codec must be one of {', '.join(CODECS)}, got {codec!r}")
+    if codec.endswith("_nvenc") and not encoder_works(codec):
+        cpu = {v: k for k, v in NVENC.items()}[codec]
+        raise ConfigError(f"--codec {codec}: NVENC does not work here (it needs an NVIDIA GPU and driver); "
+                          f"use --codec {cpu} or auto")
+    return codec
 
 
 @dataclass(frozen=True)
@@ -43,6 +81,11 @@ class EncodeConfig:
     def options(self) -> dict[str, str]:
         if self.codec in ("libx264", "libx265"):
             return {"crf": str(self.crf), "preset": self.preset}
+        if self.codec.endswith("_nvenc"):
+            # constant quality: NVENC's cq on the same 0-51 scale, one step above the CRF
+            # (NVENC spends fewer bits than x264 at equal numbers; docs/performance.md)
+            return {"rc": "vbr", "cq": str(max(0, self.crf + 1)), "b": "0", "preset": NVENC_PRESETS.get(self.preset, "p5"),
+                    "tune": "hq", "spatial-aq": "1", "bf": "3"}
         if self.codec == "prores_ks":
             return {"profile": "4", "vendor": "apl0"}  # ProRes 4444 (with alpha)
         if self.codec == "libvpx-vp9":

@@ -4,9 +4,11 @@ later segment. ``loads`` counts the builds by kind (the tests read it)."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -29,3 +31,31 @@ def clear() -> None:
     """Drop every loaded model (frees memory; the next use loads again)."""
     with _lock:
         _loaded.clear()
+
+
+_holders = 0
+
+
+@contextmanager
+def hold() -> Iterator[None]:
+    """Mark a job running in this process. When the last one ends, every model is
+    dropped and torch hands its cached GPU memory back (``release``): an idle worker
+    holds no VRAM another job on the card could use."""
+    global _holders
+    with _lock:
+        _holders += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _holders -= 1
+            idle = _holders == 0
+        if idle:
+            release()
+
+
+def release() -> None:
+    clear()
+    torch = sys.modules.get("torch")  # never import torch just to free nothing
+    if torch is not None and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()

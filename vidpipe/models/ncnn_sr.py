@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from vidpipe.models import cache
+from vidpipe.models.backend import Backend, activation_bytes_per_pixel
 from vidpipe.models.registry import ModelSpec, ncnn_files
 
 
@@ -69,6 +70,12 @@ class NcnnUpscaler:
                 raise RuntimeError(f"ncnn could not load {param}")
         self._net = net
         self._ncnn = ncnn
+        # ncnn keeps fp16 storage on Vulkan; Real-ESRGAN's ncnn models are Compact or RRDB
+        arch = "RealESRGAN Compact" if "animevideo" in spec.name or "general" in spec.name else "ESRGAN"
+        self.backend = Backend(
+            runtime="ncnn", device=self.device, dtype="float16" if self.gpu else "float32", scale=self.scale,
+            tiling=True, bytes_per_pixel=activation_bytes_per_pixel(arch, self.gpu),
+        )
 
     def forward(self, hwc: np.ndarray) -> np.ndarray:
         h, w = hwc.shape[:2]

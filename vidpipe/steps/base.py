@@ -12,6 +12,9 @@ A step is planned, then run:
   anything. ``None``: not cached (``probe``, ``upload``, ``report`` run every time).
 - ``run(work, plan, on_frame) -> result``: does the work; writes ``plan.out`` when the
   step makes a file.
+- or, for a *streamed* step (``Needs.streamed``: composite), ``frames(work, plan)``: no
+  task and no file; the step that reads its output (join) gets a :class:`Stream` and
+  pulls the frames through its own frame loop. Its key still goes into the reader's.
 
 :func:`execute` is the one body every step runs in (the finished-file check, progress,
 telemetry, the GPU slot when the step says it uses the GPU), so a front end (the Prefect
@@ -47,6 +50,7 @@ class Needs:
     chain: bool = False  # starts from this step's output for the previous segment (in order)
     frames: bool = False  # runs the frame loop (progress per frame)
     cached: bool = True  # keyed by ``plan``; a hit skips ``run``
+    streamed: bool = False  # no task and no file: ``frames`` makes the frames inside the step that reads them
 
 
 @dataclass(frozen=True)
@@ -139,8 +143,29 @@ class Step:
         """What ``run`` returns, for a finished file left by an interrupted run."""
         return str(plan.out)
 
+    def frames(self, work, plan: Plan) -> Iterator:
+        """A streamed step's frames (HWC uint8), made on the fly for the step reading them."""
+        raise NotImplementedError(f"step {self.name} is not streamed")
+
     def __repr__(self) -> str:
         return f"<step {self.name}>"
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A streamed step's output for one segment: what the reading step (join) gets in
+    place of a file. ``name`` carries the plan key, as a file name does."""
+
+    step: Step
+    work: Any
+    plan: Plan
+
+    @property
+    def name(self) -> str:
+        return f"{self.step.name}-{self.work.label}-{self.plan.key[:16]}"
+
+    def frames(self) -> Iterator:
+        return self.step.frames(self.work, self.plan)
 
 
 def execute(

@@ -1,11 +1,12 @@
 """composite: put the matted person onto a new background, in float at the output
 resolution, with RVM's predicted foreground colour (out = fgr*a + bg*(1-a)) so hair
-edges carry no halo of the old background. Colour frames + matte in -> lossless
-segment out."""
+edges carry no halo of the old background. Colour frames + matte in -> frames out,
+streamed into join (no intermediate file)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,6 @@ from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import frame_size, read_frames
 from vidpipe.media.segments import Segment
-from vidpipe.media.writer import segment_path
 from vidpipe.steps.base import Needs, Plan, SegmentWork, Step
 from vidpipe.version import code_version
 
@@ -30,53 +30,80 @@ class CompositeConfig:
 
 
 def plan(
-    info: MediaInfo, segment: Segment, upstream: str, matte_file: str, cfg: CompositeConfig, size=None
+    info: MediaInfo, segment: Segment, upstream: str | None, matte_file: str, cfg: CompositeConfig, size=None
 ) -> Plan:
+    """The key covers the frames and matte (their file names carry their keys) and the
+    background's content. No file: the frames are made inside join."""
     code = code_version(__name__, "vidpipe.media.background", "vidpipe.media.frames")
     identity = cfg.identity or bg.check(cfg.background)
-    key = digest("composite", code, Path(upstream).name, Path(matte_file).name, identity)
-    return Plan(key, segment_path(info.sha256, "composite", segment.name, key), size, frames=segment.n_frames)
+    frames = Path(upstream).name if upstream else f"{info.sha256}:{segment.first_frame}+{segment.n_frames}"
+    key = digest("composite", code, frames, Path(matte_file).name, identity)
+    return Plan(key, None, size, frames=segment.n_frames)
+
+
+def composite_frames(
+    info: MediaInfo,
+    segment: Segment,
+    upstream: str | Path | None,
+    matte_file: str | Path,
+    cfg: CompositeConfig,
+    times: Sequence[float],
+    size: tuple[int, int] | None = None,
+) -> Iterator[np.ndarray]:
+    """The segment's frames on the new background, one at a time (HWC uint8 RGB at the
+    ``upstream`` frames' ``size``). ``times``: each frame's presentation time in seconds
+    (picks background video frames, decoded from the segment's start, never from 0).
+
+    At full size, RVM's predicted foreground is in the matte file, so only the matte is
+    decoded; the colour frames are read too only for ``blur`` (it blurs them) or when
+    the matte is smaller than them (matte before upscale, an input's own alpha)."""
+    if upstream is None:
+        colour = lambda: read_frames(info.path, info.video_index, segment)  # noqa: E731 - the source's own frames
+        size = size or (info.width, info.height)
+    else:
+        colour = lambda: read_frames(upstream)  # noqa: E731
+        size = size or frame_size(upstream)
+    w, h = size
+    needs_colour = cfg.background == "blur" or frame_size(matte_file) != (w, h)
+    dw, dh = (h, w) if info.rotation % 180 else (w, h)  # the background is given upright
+    back = bg.Background(cfg.background, dw, dh)
+    try:
+        originals = colour() if needs_colour else itertools.repeat(None)
+        for i, (rgba, orig) in enumerate(zip(read_frames(matte_file, fmt="rgba"), originals)):
+            if orig is not None:
+                rgba = cutout(rgba, orig)
+            if cfg.background == "blur":  # blurring does not care about orientation
+                yield blend(rgba, back.at(times[i], orig))
+            else:
+                yield blend(rgba, rotate_upright(back.at(times[i]), -info.rotation))
+    finally:
+        back.close()
 
 
 def composite(
     info: MediaInfo,
     segment: Segment,
-    upstream: str | Path,
+    upstream: str | Path | None,
     matte_file: str | Path,
     cfg: CompositeConfig,
     times: Sequence[float],
     out: Path,
     on_frame: Callable[[int], None] | None = None,
 ) -> Path:
-    """``times``: each frame's presentation time in seconds (picks background video
-    frames; a background video is decoded from the segment's start, never from 0)."""
-    w, h = frame_size(upstream)
-    dw, dh = (h, w) if info.rotation % 180 else (w, h)  # the background is given upright
-    back = bg.Background(cfg.background, dw, dh)
-
-    def frames():
-        for i, (orig, rgba) in enumerate(zip(read_frames(upstream), read_frames(matte_file, fmt="rgba"))):
-            yield i, orig, rgba
-
-    def process(item) -> np.ndarray:
-        i, orig, rgba = item
-        rgba = cutout(rgba, orig)
-        if cfg.background == "blur":  # blurring does not care about orientation
-            return blend(rgba, back.at(times[i], orig))
-        return blend(rgba, rotate_upright(back.at(times[i]), -info.rotation))
-
-    try:
-        return write_segment(frames(), process, out, (w, h), info.fps, segment.n_frames, on_frame=on_frame)
-    finally:
-        back.close()
+    """The same frames written to the lossless file ``out`` (tools, tests, the bench)."""
+    size = frame_size(upstream) if upstream else (info.width, info.height)
+    frames = composite_frames(info, segment, upstream, matte_file, cfg, times, size)
+    return write_segment(frames, lambda f: f, out, size, info.fps, segment.n_frames, on_frame=on_frame)
 
 
 class Composite(Step):
-    """Reads the colour frames and the matte; writes the frames on the new background."""
+    """Reads the colour frames and the matte; streams the frames on the new background
+    into join. Changing only the background re-runs only join (which composites as it
+    encodes): no lossless file is written and read back for it (docs/performance.md)."""
 
     name = "composite"
     scope = "segment"
-    needs = Needs(intermediate=True, frames=True)
+    needs = Needs(streamed=True)
     consumes = ("frames", "matte")
     produces = "frames"
 
@@ -88,13 +115,12 @@ class Composite(Step):
     def plan(self, work: SegmentWork) -> Plan:
         return plan(work.info, work.segment, work.inputs["frames"], work.inputs["matte"], work.config, work.size)
 
-    def run(self, work: SegmentWork, plan: Plan, on_frame=None) -> str:
+    def frames(self, work: SegmentWork, plan: Plan) -> Iterator[np.ndarray]:
         i = work.inputs
-        return str(composite(work.info, work.segment, i["frames"], i["matte"], work.config, work.times, plan.out,
-                             on_frame))
+        return composite_frames(work.info, work.segment, i["frames"], i["matte"], work.config, work.times, work.size)
 
     def describe(self, work: SegmentWork) -> str:
-        return f"background {work.config.background}"
+        return f"background {work.config.background}, inside join"
 
 
 STEP = Composite()

@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidpipe.hashing import digest
-from vidpipe.media.encode import Delivery, EncodeConfig, deliver
+from vidpipe.media.encode import Delivery, EncodeConfig, deliver, resolve_codec
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import read_frames
-from vidpipe.steps.base import Needs, Plan, Step
+from vidpipe.steps.base import Needs, Plan, Step, Stream
 from vidpipe.version import code_version
 
 
 @dataclass(frozen=True)
 class JoinWork:
     info: MediaInfo
-    segments: tuple[str, ...]  # each segment's final frames, in order
+    segments: tuple[str | Stream, ...]  # each segment's final frames (a file, or a streamed step's), in order
     timestamps: tuple[int, ...]
     out: str
     encode: EncodeConfig = EncodeConfig()
@@ -40,7 +40,7 @@ class JoinWork:
 
 
 def join(
-    segment_files: Sequence[str | Path],
+    segment_files: Sequence[str | Path | Stream],
     info: MediaInfo,
     timestamps: Sequence[int],
     out: str | Path,
@@ -49,9 +49,12 @@ def join(
     tag: str = "",
     on_frame: Callable[[int], None] | None = None,
 ) -> Delivery:
-    """Write ``out`` from the processed segment files (HWC frames in stored orientation)."""
+    """Write ``out`` from the processed segments (HWC frames in stored orientation): each
+    a lossless file, or a streamed step's frames, made here as they are encoded."""
     fmt = "rgba" if encode.alpha else "rgb24"
-    frames = itertools.chain.from_iterable(read_frames(f, fmt=fmt) for f in segment_files)
+    frames = itertools.chain.from_iterable(
+        f.frames() if isinstance(f, Stream) else read_frames(f, fmt=fmt) for f in segment_files
+    )
     return deliver(frames, info, timestamps, out, encode, tag=tag, on_frame=on_frame)
 
 
@@ -59,7 +62,7 @@ def plan(work: JoinWork) -> Plan:
     """The segment file names carry the upstream keys: changing any step re-joins."""
     code = code_version(__name__, "vidpipe.media.encode", "vidpipe.media.frames")
     out = Path(work.out).resolve()
-    names = [Path(p).name for p in work.segments]
+    names = [p.name if isinstance(p, Stream) else Path(p).name for p in work.segments]
     return Plan(digest("join", code, work.info.sha256, names, work.encode, str(out)), out, frames=work.frames)
 
 
@@ -68,7 +71,7 @@ class Join(Step):
     needs = Needs(frames=True)
 
     def configure(self, spec, info: MediaInfo) -> EncodeConfig:
-        return EncodeConfig(codec=spec.codec, crf=spec.crf, preset=spec.preset)
+        return EncodeConfig(codec=resolve_codec(spec.codec), crf=spec.crf, preset=spec.preset)
 
     def plan(self, work: JoinWork) -> Plan:
         return plan(work)

@@ -91,7 +91,7 @@ def start_state(cfg: MatteConfig, net, ratio: float, prev: str | None, warmup: I
         state = load_state(state_path(prev))
         if state is not None:
             return state, "handover"
-    state = rvm_onnx.zero_state()
+    state = net.zero_state()
     if warmup is not None and cfg.warmup_frames > 0:
         tail = collections.deque(warmup, maxlen=cfg.warmup_frames)
         for frame in tail:
@@ -135,7 +135,7 @@ def matte(
 
     return write_segment(
         frames, step, out, size, info.fps, segment.n_frames, alpha=True, on_frame=on_frame,
-        before_rename=lambda: save_state(state_path(out), box[0]),  # the state exists before its video does
+        before_rename=lambda: save_state(state_path(out), net.to_host(box[0])),  # the state exists before its video does
     )
 
 
@@ -168,14 +168,19 @@ class Matte(Step):
                          i.get("prev_frames"), on_frame, work.previous))
 
     def uses_gpu(self, work: SegmentWork) -> bool:
-        return not work.config.input_alpha and rvm_onnx.uses_cuda() and bool(gpu.nvidia_gpus())
+        """Only when ONNX Runtime here can put RVM on an NVIDIA GPU: a CPU session holds no slot."""
+        return not work.config.input_alpha and rvm_onnx.uses_cuda()
 
     def describe(self, work: SegmentWork) -> str:
         if work.config.input_alpha:
             return "the input's own alpha"
-        device = "cuda" if rvm_onnx.uses_cuda() else "cpu"
         where = ", before upscale" if work.config.before_upscale else ""
-        return f"{work.config.model} on onnxruntime/{device}{where}"
+        if rvm_onnx.uses_cuda():
+            return f"{work.config.model} on onnxruntime/cuda{where}"
+        if gpu.nvidia_gpus():  # said once per video, in the log and the report
+            return (f"{work.config.model} on onnxruntime/cpu{where} (this ONNX Runtime has no CUDA provider: "
+                    "make install puts in the GPU build)")
+        return f"{work.config.model} on onnxruntime/cpu{where}"
 
 
 STEP = Matte()

@@ -22,6 +22,7 @@ from vidpipe.media.reader import read_frames
 from vidpipe.media.segments import Segment
 from vidpipe.media.writer import segment_path
 from vidpipe.models import ncnn_sr
+from vidpipe.models.backend import Fit, fit_for
 from vidpipe.models.registry import DEFAULT_UPSCALE_MODEL, ModelSpec, model_fingerprint, upscale_model
 from vidpipe.tiling import tiled_forward
 from vidpipe.steps.base import Needs, Plan, SegmentWork, Step
@@ -114,9 +115,15 @@ def needs_model(width: int, height: int, size: tuple[int, int]) -> bool:
 
 
 class FrameUpscaler:
-    """HWC uint8 RGB frame in -> HWC uint8 RGB frame of ``size`` out."""
+    """HWC uint8 RGB frames in -> HWC uint8 RGB frames of ``size`` out.
 
-    MIN_TILE = 64
+    Batch and tile come from the network's declared :class:`~vidpipe.models.backend.Backend`:
+    on a GPU, the largest batch of whole frames (else the largest tile) whose measured
+    VRAM estimate fits this job's share of what is free on that device; on the CPU, one
+    frame at a time, tiled above 1280x720. Out of memory lowers the batch, then the tile,
+    and they stay lowered for the segment; the frame is retried, never dropped."""
+
+    MAX_BATCH = 4
 
     def __init__(self, cfg: UpscaleConfig, in_size: tuple[int, int], size: tuple[int, int]):
         self.size = size
@@ -124,50 +131,48 @@ class FrameUpscaler:
         spec = upscale_model(cfg.model)
         self.net = load_backend(spec, self.backend) if needs_model(*in_size, size) else None
         w, h = in_size
-        if cfg.tile:
-            self.tile = cfg.tile
-        elif self.net is not None and str(getattr(self.net, "device", "")).startswith("cuda"):
-            gpus = gpu.nvidia_gpus()
-            free = gpus[0].free_mb if gpus else 4096
-            self.tile = gpu.tile_for_budget(w, h, self.net.architecture, self.net.half, gpu.budget_mb(free))
+        self.side = max(w, h)
+        if self.net is not None and self.net.backend.on_cuda and not cfg.tile:
+            self.fit = fit_for(self.net.backend, w, h, self.net.free_bytes(), self.MAX_BATCH)
         else:
-            self.tile = AUTO_TILE if w * h > AUTO_TILE_PIXELS else 0
+            self.fit = Fit(tile=cfg.tile or (AUTO_TILE if w * h > AUTO_TILE_PIXELS else 0))
 
     @property
     def device(self) -> str:
-        return self.net.device if self.net else "none"
+        return self.net.backend.device if self.net else "none"
 
     @property
     def batch(self) -> int:
-        """Frames per call: a few on a CUDA GPU when whole frames fit, else 1."""
-        on_cuda = self.net is not None and str(getattr(self.net, "device", "")).startswith("cuda")
-        return 4 if on_cuda and not self.tile and hasattr(self.net, "forward_batch") else 1
+        """Frames per call the frame loop hands over (the controller may split them)."""
+        return self.fit.batch
+
+    @property
+    def tile(self) -> int:
+        return self.fit.tile
 
     def __call__(self, hwc: np.ndarray) -> np.ndarray:
-        if self.net is not None:
-            hwc = chw_float_to_hwc_u8(self._forward(hwc))
-        return resize(hwc, *self.size)
+        return self.many([hwc])[0]
 
     def many(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        """Several frames in one backend call (falls back to one at a time)."""
-        if self.net is None or len(frames) == 1 or self.tile or not hasattr(self.net, "forward_batch"):
-            return [self(f) for f in frames]
-        try:
-            outs = self.net.forward_batch(frames)
-        except OutOfMemory:
-            return [self(f) for f in frames]  # per frame, with the tile back-off
-        return [resize(chw_float_to_hwc_u8(o), *self.size) for o in outs]
-
-    def _forward(self, hwc: np.ndarray) -> np.ndarray:
-        """Out of memory: halve the tile and retry the same frame (never drop it)."""
-        while True:
+        if self.net is None:
+            return [resize(f, *self.size) for f in frames]
+        out: list[np.ndarray] = []
+        while len(out) < len(frames):
+            chunk = frames[len(out) : len(out) + self.fit.batch]
             try:
-                return tiled_forward(hwc, self.net.forward, self.net.scale, self.tile)
+                out += self._run(chunk)
             except OutOfMemory:
-                current = self.tile or max(hwc.shape[:2])
-                if current <= self.MIN_TILE:
+                if not self.fit.lower(self.side):
                     raise
-                self.tile = max(self.MIN_TILE, current // 2)
+        return out
+
+    def _run(self, chunk: list[np.ndarray]) -> list[np.ndarray]:
+        if hasattr(self.net, "upscale"):  # finished where the model runs (torch: on its device)
+            return self.net.upscale(chunk, self.size, self.fit.tile)
+        return [
+            resize(chw_float_to_hwc_u8(tiled_forward(f, self.net.forward, self.net.scale, self.fit.tile)), *self.size)
+            for f in chunk
+        ]
 
 
 def plan(info: MediaInfo, segment: Segment, cfg: UpscaleConfig) -> Plan:
@@ -175,7 +180,8 @@ def plan(info: MediaInfo, segment: Segment, cfg: UpscaleConfig) -> Plan:
     settings, the model files and this code."""
     backend = resolve_backend(cfg)
     model = model_fingerprint(upscale_model(cfg.model), backend)
-    code = code_version(__name__, f"vidpipe.models.{backend}_sr", "vidpipe.tiling", "vidpipe.media.frames")
+    finish = ("vidpipe.media.tensor",) if backend == "torch" else ()  # torch finishes frames on its device
+    code = code_version(__name__, f"vidpipe.models.{backend}_sr", "vidpipe.tiling", "vidpipe.media.frames", *finish)
     size = output_size(info.width, info.height, cfg.target, cfg.scale)
     key = digest("upscale", code, info.sha256, segment.first_frame, segment.n_frames, asdict(cfg), size, model, backend)
     return Plan(key, segment_path(info.sha256, "upscale", segment.name, key), size, frames=segment.n_frames)
