@@ -86,7 +86,7 @@ def _run(work: Path, device: str, source: tuple[int, int], n: int, rounds: int) 
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     with gpu.PeakMemory() as peak:
-        measured = measure(phases, rounds)
+        measured = measure(phases, rounds, "bench gpu")
     result = {
         "machine": {"gpu": torch.cuda.get_device_name() if device == "cuda" else "none (CPU run)",
                     "cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__},

@@ -77,7 +77,7 @@ def run(work: Path, quick: bool, rounds: int) -> dict:
         "encode": lambda: timed(lambda: deliver(iter(big), info, ts, work / "memory.mp4", enc)),
         "join": lambda: timed(lambda: join([up_file], info, ts, work / "joined.mp4", enc)),
     }
-    measured = measure(phases, rounds)
+    measured = measure(phases, rounds, "bench plumbing")
     ms = 1000.0 / n
 
     def figure(fn) -> dict:

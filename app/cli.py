@@ -145,6 +145,10 @@ def probe_cmd(file: Path, as_json: bool = typer.Option(False, "--json", help="Pr
     print(f"  container  {info.container}, {info.size_bytes} bytes")
     print(f"  video      #{info.video_index} {info.codec} {info.width}x{info.height} (shown {dw}x{dh}, rotation {info.rotation})")
     print(f"  pixels     {info.pix_fmt}, {info.bit_depth}-bit{', alpha' if info.has_alpha else ''}")
+    untagged = "" if info.colour_tagged else " (matrix untagged: players assume it from the height)"
+    print(f"  colour     {info.hdr}: matrix {info.matrix}, primaries {info.primaries}, transfer {info.transfer}, "
+          f"{info.color_range} range{untagged}")
+    print(f"  decoded as {info.colour.conversion()}")
     print(f"  timing     {info.fps:.3f} fps{' variable' if info.vfr else ''}, {info.frame_count} frames "
           f"(header says {d['header_frame_count']}), {info.duration:.3f} s")
     for a in info.audio:

@@ -7,6 +7,7 @@ reported as the median of those. The rounds themselves go into the JSON."""
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -17,17 +18,25 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t
 
 
-def measure(phases: dict[str, Callable[[], float | None]], rounds: int) -> list[dict[str, float]]:
+def measure(phases: dict[str, Callable[[], float | None]], rounds: int, label: str = "bench") -> list[dict[str, float]]:
     """Run every phase once per round, in order; a phase returns its seconds (or None
-    when it does not apply, e.g. a baseline that was skipped)."""
+    when it does not apply, e.g. a baseline that was skipped). Each phase's time goes to
+    stderr as it ends, with the time the whole measurement is expected to take."""
     out = []
-    for _ in range(rounds):
+    start = time.perf_counter()
+    for i in range(rounds):
         record = {}
         for name, phase in phases.items():
             seconds = phase()
             if seconds is not None:
                 record[name] = round(seconds, 4)
+                print(f"{label}: round {i + 1}/{rounds} {name} {seconds:.1f} s", file=sys.stderr, flush=True)
         out.append(record)
+        elapsed = time.perf_counter() - start
+        if i + 1 < rounds:
+            left = elapsed / (i + 1) * (rounds - i - 1)
+            print(f"{label}: round {i + 1}/{rounds} done in {elapsed:.0f} s; about {left:.0f} s left",
+                  file=sys.stderr, flush=True)
     return out
 
 

@@ -92,8 +92,12 @@ def _enhance(job: VideoJob, spec, started: float) -> VideoResult:
         info.path, info.width, info.height, info.codec, info.frame_count, info.duration,
         info.fps, " (variable)" if info.vfr else "", info.rotation, len(info.audio),
     )
+    log.info("%s: colour %s; decoded as %s; delivered as bt709 limited range, tagged", info.path, info.hdr,
+             info.colour.conversion())
+    if info.hdr.startswith("Dolby Vision"):
+        log.info("%s: Dolby Vision metadata (RPU) is dropped; its base layer is what is converted", info.path)
     if info.bit_depth > 8:
-        log.warning("%s: %d-bit input; the output is 8-bit SDR (H.264 yuv420p)", info.path, info.bit_depth)
+        log.info("%s: %d-bit input; the output is 8-bit SDR BT.709", info.path, info.bit_depth)
     timeline = run_step("split", SplitWork(info, spec.segment_seconds))
     plan = plan_video(info, timeline, spec, job.output_path())
     for step in plan.segment_steps:

@@ -11,7 +11,11 @@ import vidpipe
 from vidpipe.hashing import digest
 
 
+#: what every RGB frame means (decoding, colour conversion): part of every step's key
+PIXELS = ("vidpipe.media.reader", "vidpipe.media.colour", "vidpipe.media.tonemap")
+
+
 @lru_cache(maxsize=None)
 def code_version(*modules: str) -> str:
-    sources = [inspect.getsource(importlib.import_module(m)) for m in modules]
+    sources = [inspect.getsource(importlib.import_module(m)) for m in (*modules, *PIXELS)]
     return digest(vidpipe.__version__, *sources)[:16]

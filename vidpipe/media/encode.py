@@ -5,6 +5,7 @@ The ``join`` and ``export_alpha`` steps both deliver through :func:`deliver`."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -17,6 +18,7 @@ import av
 import numpy as np
 
 from vidpipe.errors import ConfigError, MediaError, OutputError, ProbeError, SyncError
+from vidpipe.media.colour import encode_frame, tag_stream
 from vidpipe.media.frames import rotate_upright
 from vidpipe.media.pipeline import run_frames
 from vidpipe.media.probe import MediaInfo, probe
@@ -130,7 +132,8 @@ def deliver(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return Delivery(str(out), got.frames, got.duration, got.audio_streams, out.stat().st_size, got.info)
+    info_out = dataclasses.replace(got.info, path=str(out.resolve())) if got.info else None  # it was read as tmp
+    return Delivery(str(out), got.frames, got.duration, got.audio_streams, out.stat().st_size, info_out)
 
 
 def check_output_folder(folder: str | Path) -> None:
@@ -164,6 +167,7 @@ def _encode(frames, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, t
         video.width, video.height, video.pix_fmt = width, height, enc.pix_fmt
         video.codec_context.time_base = tb
         video.options = enc.options()
+        tag_stream(video)
         audio = _AudioMux(src, dst, info, enc.container)
         index = itertools.count()
 
@@ -171,7 +175,7 @@ def _encode(frames, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, t
             i = next(index)
             if i >= len(timestamps):
                 raise SyncError(f"{info.path}: segments hold more frames than the source ({len(timestamps)})")
-            frame = av.VideoFrame.from_ndarray(hwc, format=fmt)
+            frame = encode_frame(hwc, fmt, enc.pix_fmt)
             frame.pts, frame.time_base = timestamps[i], tb
             dst.mux(video.encode(frame))
             audio.pump(until=float(timestamps[i] * tb))

@@ -18,6 +18,7 @@ import av
 
 from vidpipe.errors import ProbeError
 from vidpipe.hashing import file_identity, file_sha256
+from vidpipe.media.colour import Colour, describe, dolby_vision
 from vidpipe.paths import home
 from vidpipe.version import code_version
 
@@ -62,6 +63,17 @@ class MediaInfo:
     start_pts: int
     duration: float
     audio: tuple[AudioInfo, ...] = field(default_factory=tuple)
+    # colour as it will be decoded (vidpipe.media.colour): names as FFmpeg prints them
+    matrix: str = "bt709"
+    primaries: str = "unspecified"
+    transfer: str = "unspecified"
+    color_range: str = "limited"
+    colour_tagged: bool = False
+    hdr: str = "SDR"  # SDR | HDR10 (PQ) | HLG | Dolby Vision profile N (base: ...)
+
+    @property
+    def colour(self) -> Colour:
+        return Colour(self.matrix, self.primaries, self.transfer, self.color_range, self.colour_tagged)
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -246,6 +258,8 @@ def probe(path: str | Path) -> MediaInfo:
         pts, rotation = _scan(c, vs, path)
         _check_complete(path, len(pts), header_frames, declared, float((pts[-1] - pts[0]) * tb))
         video_index, codec = vs.index, cc.name
+        colour = describe(pix_fmt, height, cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range)
+    dovi = dolby_vision(path) if fmt.startswith("mov") else None
     deltas = [b - a for a, b in zip(pts, pts[1:]) if b > a]
     if rate:
         fps = float(rate)
@@ -276,4 +290,10 @@ def probe(path: str | Path) -> MediaInfo:
         start_pts=pts[0],
         duration=round(duration, 6),
         audio=audio,
+        matrix=colour.matrix,
+        primaries=colour.primaries,
+        transfer=colour.transfer,
+        color_range=colour.range,
+        colour_tagged=colour.tagged,
+        hdr=dovi or colour.verdict,
     )

@@ -1,4 +1,6 @@
-"""Decoding: frames of a video (or of one segment of it) as HWC uint8 RGB arrays."""
+"""Decoding: frames of a video (or of one segment of it) as HWC uint8 RGB arrays, each
+converted by :func:`vidpipe.media.colour.decode` (the source's matrix and range; BT.2020
+and HDR brought to SDR BT.709), so every frame in the pipeline means the same colours."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import av
 import numpy as np
 
 from vidpipe.errors import MediaError
+from vidpipe.media.colour import decode
 from vidpipe.media.probe import stream_by_index
 from vidpipe.media.segments import Segment
 
@@ -103,7 +106,7 @@ def _decode(path, video_index, seek_pts, first_pts, last_pts, fmt, counter=None)
                 if last_pts is not None and pts is not None and pts > last_pts:
                     return
                 yielded += 1
-                yield frame.to_ndarray(format=fmt)
+                yield decode(frame, fmt)
     except av.FFmpegError as e:
         if seek_pts is not None and not yielded:  # the decoder could not start where the seek landed
             raise _LateSeek() from None

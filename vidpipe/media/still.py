@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from vidpipe.errors import MediaError
+from vidpipe.media.colour import decode
 from vidpipe.media.frames import rotate_upright
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import read_frames
@@ -36,7 +37,7 @@ def frame_at(path: str | Path, seconds: float) -> np.ndarray:
                 break
         if last is None:
             raise MediaError(f"{path}: no frame at {seconds:.2f} s")
-        return rotate_upright(last.to_ndarray(format="rgb24"), rotation)
+        return rotate_upright(decode(last), rotation)
 
 
 def compare(info: MediaInfo, timestamps: list[int], output: str | Path, dest: str | Path) -> Path:

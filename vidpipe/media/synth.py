@@ -14,6 +14,8 @@ import av
 import cv2
 import numpy as np
 
+from vidpipe.media.colour import encode_frame, tag_stream
+
 
 def figure_frame(width: int, height: int, t: float) -> np.ndarray:
     """One HWC uint8 RGB frame at time ``t`` seconds: a gradient and a moving figure."""
@@ -64,6 +66,7 @@ def make_clip(
         v.width, v.height = width, height
         v.pix_fmt = pix_fmt
         v.codec_context.time_base = tb
+        tag_stream(v)  # BT.709, tagged, as phones and editors write
         if codec == "libx264":
             v.options = {"crf": "16", "preset": "veryfast"}
         if rotation:
@@ -74,7 +77,7 @@ def make_clip(
             a.layout = {1: "mono", 2: "stereo", 6: "5.1"}[audio_channels]
         pts = 0
         for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(figure_frame(width, height, pts * float(tb)), format="rgb24")
+            frame = encode_frame(figure_frame(width, height, pts * float(tb)), "rgb24", pix_fmt)
             frame.pts, frame.time_base = pts, tb
             out.mux(v.encode(frame))
             pts += (1 + (i % 2)) if vfr else 2

@@ -1,0 +1,215 @@
+"""Colour: what an RGB frame means in vidpipe, and the one place YUV <-> RGB happens.
+
+Every RGB frame inside the pipeline (models, intermediates, composite, stills) is
+8-bit R'G'B', BT.709 primaries, SDR (BT.1886 display gamma 2.4): what a player shows
+for an HD file. :func:`decode` makes any source frame mean that:
+
+- the matrix and range are the frame's own tags; untagged frames get what players
+  assume: BT.601 below 720 lines, BT.709 from 720 up, limited range unless the pixel
+  format is a full-range (``yuvj``) one;
+- BT.2020 SDR is re-mapped to BT.709 primaries in linear light, and HDR (PQ, HLG) is
+  tone-mapped to SDR (:mod:`vidpipe.media.tonemap`).
+
+Every delivery is encoded by :func:`encode_frame` as BT.709 limited range, with the
+matrix, primaries, transfer and range written on the frames and the stream
+(:func:`tag_stream`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import cv2
+import numpy as np
+from av.video.reformatter import ColorRange, Colorspace
+
+from vidpipe.media import tonemap
+
+#: AVColorSpace (the matrix) -> what swscale can convert with
+_MATRIX = {1: Colorspace.ITU709, 4: Colorspace.FCC, 5: Colorspace.ITU601, 6: Colorspace.ITU601,
+           7: Colorspace.SMPTE240M, 9: Colorspace.BT2020, 10: Colorspace.BT2020}
+MATRIX_NAMES = {0: "rgb", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020nc",
+                10: "bt2020c"}
+PRIMARIES_NAMES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film", 9: "bt2020",
+                   11: "smpte431", 12: "smpte432"}
+TRANSFER_NAMES = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear",
+                  13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 18: "arib-std-b67"}
+BT709, UNSPECIFIED, BT2020 = 1, 2, 9
+PQ, HLG = 16, 18
+#: the delivery tags: BT.709 matrix, primaries and transfer, limited ("MPEG") range
+DELIVERY = {"colorspace": BT709, "color_primaries": BT709, "color_trc": BT709, "color_range": int(ColorRange.MPEG)}
+_RGB_FORMATS = ("rgb", "bgr", "gbr", "argb", "abgr", "gray", "pal8")
+
+
+def default_matrix(height: int) -> int:
+    """What players assume for an untagged file: BT.601 below 720 lines, BT.709 from 720 up."""
+    return BT709 if height >= 720 else 6
+
+
+def is_full_range(pix_fmt: str, color_range: int) -> bool:
+    return color_range == int(ColorRange.JPEG) or pix_fmt.startswith("yuvj")
+
+
+@dataclass(frozen=True)
+class Colour:
+    """A stream's colour as it will be decoded. ``tagged``: the matrix came from the file
+    (else it is the players' default for its height)."""
+
+    matrix: str
+    primaries: str
+    transfer: str
+    range: str  # "limited" | "full"
+    tagged: bool
+
+    @property
+    def verdict(self) -> str:
+        if self.transfer == TRANSFER_NAMES[PQ]:
+            return "HDR10 (PQ)"
+        if self.transfer == TRANSFER_NAMES[HLG]:
+            return "HLG"
+        return "SDR"
+
+    def conversion(self) -> str:
+        """The conversion :func:`decode` applies, in words (for the run log)."""
+        source = f"{self.matrix} {self.range}{'' if self.tagged else ' (untagged: players assume this)'}"
+        if self.verdict != "SDR":
+            return f"{self.verdict} {self.primaries} -> SDR bt709 ({tonemap.OPERATOR}), from {source}"
+        if self.primaries == PRIMARIES_NAMES[BT2020]:
+            return f"bt2020 primaries -> bt709 (linear light), from {source}"
+        return f"{source} -> RGB"
+
+
+def describe(pix_fmt: str, height: int, colorspace: int, primaries: int, transfer: int, color_range: int) -> Colour:
+    if any(pix_fmt.startswith(p) for p in _RGB_FORMATS):
+        matrix, tagged = 0, True
+    else:
+        tagged = colorspace in _MATRIX
+        matrix = colorspace if tagged else default_matrix(height)
+    return Colour(
+        matrix=MATRIX_NAMES.get(matrix, str(matrix)),
+        primaries=PRIMARIES_NAMES.get(primaries, "unspecified"),
+        transfer=TRANSFER_NAMES.get(transfer, "unspecified"),
+        range="full" if is_full_range(pix_fmt, color_range) else "limited",
+        tagged=tagged,
+    )
+
+
+def decode(frame: av.VideoFrame, fmt: str = "rgb24") -> np.ndarray:
+    """HWC uint8 RGB (``fmt="rgba"``: RGBA) of a decoded frame, meaning BT.709 SDR
+    whatever the source was (see the module's docstring)."""
+    name = frame.format.name
+    if any(name.startswith(p) for p in _RGB_FORMATS):
+        return frame.to_ndarray(format=fmt)
+    matrix = _MATRIX.get(frame.colorspace) or _MATRIX[default_matrix(frame.height)]
+    rng = ColorRange.JPEG if is_full_range(name, frame.color_range) else ColorRange.MPEG
+    transfer, primaries = frame.color_trc, frame.color_primaries
+    if transfer not in (PQ, HLG) and primaries != BT2020:
+        return frame.reformat(format=fmt, src_colorspace=matrix, src_color_range=rng).to_ndarray()
+    return tonemap.to_sdr(wide_rgb(frame, matrix, rng == ColorRange.JPEG, alpha=fmt == "rgba"), transfer, primaries)
+
+
+#: (Kr, Kb) of each matrix swscale was asked for
+_KRKB = {Colorspace.ITU709: (0.2126, 0.0722), Colorspace.ITU601: (0.299, 0.114), Colorspace.FCC: (0.30, 0.11),
+         Colorspace.SMPTE240M: (0.212, 0.087), Colorspace.BT2020: (0.2627, 0.0593)}
+
+
+def wide_rgb(frame: av.VideoFrame, matrix, full: bool, alpha: bool = False) -> np.ndarray:
+    """HWC uint16 R'G'B' (R'G'B'A with ``alpha``) of a YUV frame, computed here from its
+    planes with the standard matrix formula (swscale's 16-bit output was measured up to
+    0.4% short of full scale, and more on BT.2020): the input of the HDR / BT.2020 path.
+    Chroma is brought to full size bilinearly."""
+    planar = frame.format.name.startswith(("yuv", "yuvj")) and len(frame.planes) >= 3
+    if not planar:
+        frame = frame.reformat(format="yuva444p16le" if alpha else "yuv444p16le")
+    bits = frame.format.components[0].bits
+    dtype = np.uint8 if bits <= 8 else np.uint16
+    w, h = frame.width, frame.height
+
+    def plane(i: int) -> np.ndarray:
+        p = frame.planes[i]
+        a = np.frombuffer(p, dtype).reshape(p.height, p.line_size // dtype().itemsize)[:, :p.width]
+        a = a.astype(np.float32)
+        return a if a.shape == (h, w) else cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    top = float((1 << bits) - 1)
+    k = float(1 << (bits - 8))
+    y, cb, cr = plane(0), plane(1), plane(2)
+    if full:
+        y, cb, cr = y / top, (cb - (top + 1) / 2) / top, (cr - (top + 1) / 2) / top
+    else:
+        y, cb, cr = (y / k - 16) / 219, (cb / k - 128) / 224, (cr / k - 128) / 224
+    kr, kb = _KRKB[matrix]
+    r = y + 2 * (1 - kr) * cr
+    b = y + 2 * (1 - kb) * cb
+    g = (y - kr * r - kb * b) / (1 - kr - kb)
+    channels = [r, g, b]
+    if alpha:
+        channels.append(plane(3) / top if len(frame.planes) > 3 else np.ones_like(y))
+    return (np.clip(np.dstack(channels), 0, 1) * 65535 + 0.5).astype(np.uint16)
+
+
+def encode_frame(hwc: np.ndarray, fmt: str, pix_fmt: str) -> av.VideoFrame:
+    """An HWC uint8 RGB/RGBA frame as a ``pix_fmt`` frame for an encoder: BT.709 matrix,
+    limited range, BT.709 tags (RGB ``pix_fmt``s are passed through, tagged sRGB-like)."""
+    frame = av.VideoFrame.from_ndarray(hwc, format=fmt)
+    if any(pix_fmt.startswith(p) for p in _RGB_FORMATS):
+        out = frame.reformat(format=pix_fmt) if pix_fmt != fmt else frame
+    else:
+        out = frame.reformat(format=pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
+        out.colorspace, out.color_range = BT709, int(ColorRange.MPEG)
+    out.color_primaries, out.color_trc = BT709, BT709
+    return out
+
+
+def tag_stream(stream) -> None:
+    """Write the delivery tags on an output video stream (the codec context carries
+    them into the bitstream's VUI / the container's colour boxes)."""
+    for name, value in DELIVERY.items():
+        setattr(stream.codec_context, name, value)
+
+
+#: Dolby Vision base-layer signal compatibility id -> what the base layer is
+_DV_BASE = {0: "none", 1: "HDR10 (PQ)", 2: "SDR", 4: "HLG", 6: "HDR10 (PQ)"}
+_MOOV_LIMIT = 64 << 20
+
+
+def dolby_vision(path) -> str | None:
+    """``Dolby Vision profile N (base: ...)`` when an MP4/MOV's sample entry carries a
+    Dolby Vision configuration box (``dvcC``/``dvvC``/``dvwC``), else None. Only the
+    ``moov`` box is read (top-level boxes are walked by their sizes)."""
+    try:
+        with open(path, "rb") as f:
+            moov = _top_level_box(f, b"moov")
+    except OSError:
+        return None
+    if moov is None:
+        return None
+    return parse_dovi_config(moov)
+
+
+def parse_dovi_config(data: bytes) -> str | None:
+    for tag in (b"dvcC", b"dvvC", b"dvwC"):
+        at = data.find(tag)
+        if at >= 4 and len(data) >= at + 4 + 5:
+            p = data[at + 4: at + 9]
+            profile = p[2] >> 1
+            base = p[4] >> 4
+            return f"Dolby Vision profile {profile} (base: {_DV_BASE.get(base, f'compatibility {base}')})"
+    return None
+
+
+def _top_level_box(f, want: bytes) -> bytes | None:
+    while True:
+        head = f.read(8)
+        if len(head) < 8:
+            return None
+        size, kind = int.from_bytes(head[:4], "big"), head[4:]
+        header = 8
+        if size == 1:
+            size, header = int.from_bytes(f.read(8), "big"), 16
+        if kind == want:
+            body = size - header if size else _MOOV_LIMIT
+            return f.read(min(body, _MOOV_LIMIT))
+        if size == 0 or size < header:
+            return None
+        f.seek(size - header, 1)
