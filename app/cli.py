@@ -4,18 +4,20 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.exceptions import TyperException
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from app.options import flag, with_job_options
-from vidpipe import progress
+from vidpipe import interrupt, progress
 from vidpipe.errors import VidpipeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Enhance AI dance videos: upscale, and more.")
@@ -24,7 +26,7 @@ state = {"debug": False}
 
 
 def fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {shown(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -71,6 +73,8 @@ def run(
 
     from vidpipe.config import JobSpec
 
+    if spec_fields.get("scale") is not None and _given("--target") not in (None, "none"):
+        fail(f"give --target {_given('--target')} (the short side of the output) or --scale (a factor), not both")
     for note in renamed or []:
         err.print(f"note: {note} (the old name works until vidpipe 0.3)", highlight=False)
     try:
@@ -87,37 +91,148 @@ def run(
     paths = [str(p) for p in inputs] if inputs else ["downloads"]
     if not inputs and sample:
         _ensure_sample(Path("downloads"))
+    if _all_up_to_date(paths, out, spec):
+        return
     from app import logs
     from flows.enhance_folder import enhance_folder
+    from tasks.environment import start_embedded_server
 
     log_path = logs.setup(state["debug"])
+    stopping = _stop_on_signals()
+    start_embedded_server()
     bars = Bars(err)
     progress.set_reporter(bars)
     try:
         with bars.progress:
-            report = enhance_folder(output_dir=str(out), settings=spec, files=paths)
+            report = _in_a_thread(lambda: enhance_folder(output_dir=str(out), settings=spec, files=paths))
     except Exception as e:  # noqa: BLE001 - the flow itself broke; say so in one line
-        if state["debug"]:
+        if state["debug"] and not interrupt.requested():
             raise
+        if interrupt.requested():
+            _interrupted(paths, out, spec)
         fail(f"{e} (details in {log_path})")
     finally:
         progress.set_reporter(None)
-    for r in report.results:
-        if r.status == "done":
-            reused = f", reused {r.reused} cached segments" if r.reused else ""
-            err.print(f"[green]done[/]    {r.input} -> {r.output} ({r.seconds:.1f} s, {r.engine}{reused})", highlight=False)
-            if r.url:
-                err.print(f"        download: {r.url}", highlight=False)
-        elif r.status == "skipped":
-            why = r.message or f"{r.output} is up to date"
-            err.print(f"[blue]skipped[/] {r.input}: {why}", highlight=False)
-        else:
-            err.print(f"[red]failed[/]  {r.message}", highlight=False)
+        stopping()
+    if interrupt.requested():
+        _interrupted(paths, out, spec)
+    print_results(report.results)
     if report.failed:
         err.print(f"{len(report.failed)} of {len(report.results)} failed; log: {log_path}")
         raise typer.Exit(1)
     if not report.results:
         fail(f"no videos found in {', '.join(paths)}")
+
+
+def _in_a_thread(fn):
+    """Run the flow off the main thread, which keeps taking signals: Prefect's flow
+    engine would otherwise put its own SIGTERM handler in place of vidpipe's (it does
+    so only on the main thread) and abort the run mid-frame."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread as it is
+            box["error"] = e
+
+    worker = threading.Thread(target=target, name="vidpipe-flow", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _stop_on_signals():
+    """Ctrl-C / SIGTERM: the first asks the engine to stop between frames (and says so),
+    a second exits at once. Returns the function that puts the old handlers back."""
+    import signal
+
+    def handler(signum, _frame):
+        if interrupt.requested():
+            os._exit(128 + signum)  # the embedded server dies with us (PR_SET_PDEATHSIG)
+        interrupt.request(signum)
+        err.print("stopping after the current frame (press Ctrl-C again to quit at once)", highlight=False)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return lambda: [signal.signal(sig, h) for sig, h in old.items()]
+
+
+def _interrupted(paths: list[str], out: Path, spec) -> None:
+    """The one line after a stop: what is kept, how to go on; exit 130 (SIGINT) or 143."""
+    from vidpipe.jobs import find_videos, output_names, segments_kept
+
+    code = 128 + interrupt.requested()
+    kept = total = 0
+    try:
+        videos = [v for v in find_videos(paths) if v.is_file()]
+        names = output_names(videos, out)
+        for v in videos:
+            k, t = segments_kept(v, out / names[v], spec)
+            kept, total = kept + k, total + t
+    except Exception:  # noqa: BLE001 - the count is a courtesy; the exit must happen
+        pass
+    err.print(f"interrupted; {kept}/{total} segments kept, run the same command to resume", highlight=False)
+    raise typer.Exit(code)
+
+
+def _given(flag: str) -> str | None:
+    """The value ``flag`` was given on the command line, or None."""
+    args = sys.argv[1:]
+    for i, a in enumerate(args):
+        if a == flag and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def _all_up_to_date(paths: list[str], out: Path, spec) -> bool:
+    """When every video already has its finished output (the same check as the folder
+    sweep's, on the join's own key), say so and stop: no Prefect start-up for a no-op
+    rerun. Uploads are left to the flow (it checks the bucket)."""
+    from types import SimpleNamespace
+
+    from vidpipe.jobs import find_videos, is_current, not_a_file, output_names
+
+    if spec.upload:
+        return False
+    videos = find_videos(paths)
+    if not videos or any(not_a_file(v) for v in videos):
+        return False
+    names = output_names(videos, out)
+    if not all(is_current(v, out / names[v], spec) for v in videos):
+        return False
+    print_results([SimpleNamespace(status="skipped", input=str(v), output=str(out / names[v]), message="")
+                   for v in videos])
+    return True
+
+
+def shown(text: object) -> str:
+    """User text (file names, messages) as one printable line: control characters such
+    as a newline in a file name are written as escapes, rich markup is not interpreted."""
+    from rich.markup import escape
+
+    return escape("".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text)))
+
+
+def print_results(results) -> None:
+    for r in results:
+        if r.status == "done":
+            reused = f", reused {r.reused} cached segments" if r.reused else ""
+            err.print(f"[green]done[/]    {shown(r.input)} -> {shown(r.output)} ({r.seconds:.1f} s, {shown(r.engine)}{reused})",
+                      highlight=False)
+            if r.message:
+                err.print(f"        note: {shown(r.message)}", highlight=False)
+            if r.url:
+                err.print(f"        download: {shown(r.url)}", highlight=False)
+        elif r.status == "skipped":
+            why = r.message or f"{r.output} is up to date"
+            err.print(f"[blue]skipped[/] {shown(r.input)}: {shown(why)}", highlight=False)
+        else:
+            err.print(f"[red]failed[/]  {shown(r.message)}", highlight=False)
 
 
 def _ensure_sample(folder: Path) -> None:
@@ -276,8 +391,21 @@ def entry() -> None:
     except (VidpipeError, OSError) as e:
         if state["debug"]:
             raise
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        err.print(f"[bold red]error:[/] {shown(e)}", highlight=False)
         sys.exit(1)
-    except __import__("click").exceptions.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
+    except TyperException as e:  # typer's own click: a command-line mistake
+        if state["debug"]:
+            raise
+        err.print(f"[bold red]error:[/] {shown(usage_line(e))}", highlight=False)
+        sys.exit(getattr(e, "exit_code", 2))
+
+
+def usage_line(e: TyperException) -> str:
+    """One line for a command-line mistake: what is wrong, and where the help is."""
+    message = " ".join(e.format_message().split())
+    ctx = getattr(e, "ctx", None)
+    command = ctx.command_path if ctx is not None else "vidpipe"
+    files = [a for a in sys.argv[1:] if a.startswith("-") and len(a) > 1 and Path(a).exists()]
+    if files:
+        return f"{message} ({files[0]!r} is a file: write ./{files[0]} or put -- before it)"
+    return f"{message} (see: {command} --help)"

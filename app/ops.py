@@ -11,6 +11,30 @@ from pathlib import Path
 import typer
 
 
+def run_forwarding(command: list[str], env: dict) -> int:
+    """Run Prefect's server or worker as a child that gets the same SIGTERM / SIGINT as
+    this process (a service manager's stop, a terminal's Ctrl-C), so it shuts down
+    cleanly and is never left running on its own."""
+    import signal
+
+    child = subprocess.Popen(command, env=env)
+
+    def forward(signum, _frame):
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # pragma: no cover - the handler above takes SIGINT
+                forward(signal.SIGINT, None)
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
 def register(app: typer.Typer, err, fail) -> None:
     @app.command()
     def server(
@@ -24,7 +48,7 @@ def register(app: typer.Typer, err, fail) -> None:
         env = admin.server_env(host, port)
         err.print(f"Prefect server: http://{host}:{port} (home {env['PREFECT_HOME']})", highlight=False)
         err.print(f"then, in another shell: export PREFECT_API_URL=http://{host}:{port}/api; vidpipe deploy")
-        raise typer.Exit(subprocess.call(admin.server_command(host, port), env=env))
+        raise typer.Exit(run_forwarding(admin.server_command(host, port), env))
 
     @app.command()
     def deploy(
@@ -51,7 +75,7 @@ def register(app: typer.Typer, err, fail) -> None:
         from deployments import admin
 
         env = admin.worker_env(gpu_limit)
-        raise typer.Exit(subprocess.call(admin.worker_command(pool, limit, name or None), env=env))
+        raise typer.Exit(run_forwarding(admin.worker_command(pool, limit, name or None), env))
 
     @app.command()
     def watch(

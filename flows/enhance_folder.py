@@ -12,9 +12,9 @@ from typing import Literal
 from prefect import flow, get_run_logger
 
 from flows.enhance_video import enhance_video, run_step
-from vidpipe import steps
+from vidpipe import interrupt, steps
 from vidpipe.config import JobSpec, VideoJob
-from vidpipe.jobs import clean_partials, find_videos, is_current
+from vidpipe.jobs import clean_partials, default_name, find_videos, is_current, not_a_file, output_names
 from vidpipe.media import background
 from vidpipe.models import cache
 from vidpipe.resources import Busy, video_lock
@@ -67,12 +67,27 @@ def enhance_folder(
     videos = find_videos(files or [input_dir])
     if not videos:
         log.warning("no videos found in %s", ", ".join(files or [input_dir]))
+    names = output_names(videos, output_dir)
     with cache.hold():  # models stay loaded across the videos, and are let go after the last
         for src in videos:
-            job = VideoJob(input=str(src), output_dir=output_dir, **settings.model_dump())
+            if interrupt.requested():  # Ctrl-C: nothing new starts
+                break
+            why = not_a_file(src)
+            if why is not None:
+                log.warning("%s", why)
+                report.results.append(FileResult(str(src), "skipped", message=why))
+                continue
+            job = VideoJob(input=str(src), output_dir=output_dir, output_name=names[src], **settings.model_dump())
+            renamed = ""
+            if names[src] != default_name(src):
+                renamed = f"named {names[src]}: another input also makes {default_name(src)}"
+                log.info("%s: %s", src, renamed)
             try:
                 with video_lock(src, job.output_path()):  # held across the check and the run
-                    report.results.append(_one(job, settings, log))
+                    result = _one(job, settings, log)
+                    if renamed and result.status == "done":
+                        result.message = "; ".join(m for m in (renamed, result.message) if m)
+                    report.results.append(result)
             except Busy as e:  # another run has it: not a failure of this one
                 log.info("%s", e)
                 report.results.append(FileResult(str(src), "skipped", str(job.output_path()), message=str(e)))
@@ -99,4 +114,5 @@ def _one(job: VideoJob, settings: JobSpec, log) -> FileResult:
         return FileResult(str(src), "failed", message=message, seconds=seconds)
     out = state.result()
     reused = f"{out.reused}/{out.segments}" if out.reused else ""
-    return FileResult(str(src), "done", out.path, seconds=seconds, engine=out.engine, url=out.url or "", reused=reused)
+    return FileResult(str(src), "done", out.path, seconds=seconds, engine=out.engine, url=out.url or "", reused=reused,
+                      message="; ".join(getattr(out, "notes", [])))

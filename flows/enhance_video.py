@@ -19,6 +19,7 @@ from flows import segments
 from tasks import task_for
 from vidpipe import steps
 from vidpipe.config import VideoJob
+from vidpipe.jobs import output_names
 from vidpipe.media import background
 from vidpipe.media.encode import check_output_folder
 from vidpipe.media.still import still_path
@@ -58,6 +59,7 @@ class VideoResult:
     reused: int = 0  # segments whose first step came from the cache (a resumed or repeated run)
     url: str | None = None  # presigned download link of the video
     engine: str = ""  # each step that ran, with its device and model
+    notes: list[str] = field(default_factory=list)  # what the user should know (streams dropped...)
 
 
 def run_step(name: str, work, *, return_state: bool = False):
@@ -80,6 +82,9 @@ def enhance_video(job: VideoJob) -> VideoResult:
     if spec.background != "none":
         background.check(spec.background)  # a bad background fails before any model runs
     check_output_folder(job.output_dir)  # not after hours of upscaling
+    if not job.output_name:  # started on its own (API, UI): never over another input's result
+        name = output_names([job.input], job.output_dir)[Path(job.input)]
+        job = job.model_copy(update={"output_name": name})
     with video_lock(job.input, job.output_path()):  # one run per video at a time
         return _enhance(job, spec, started)
 
@@ -96,6 +101,8 @@ def _enhance(job: VideoJob, spec, started: float) -> VideoResult:
              info.colour.conversion())
     if info.hdr.startswith("Dolby Vision"):
         log.info("%s: Dolby Vision metadata (RPU) is dropped; its base layer is what is converted", info.path)
+    if info.dropped:
+        log.warning("%s: not carried into the output: %s", info.path, ", ".join(info.dropped))
     if info.bit_depth > 8:
         log.info("%s: %d-bit input; the output is 8-bit SDR BT.709", info.path, info.bit_depth)
     timeline = run_step("split", SplitWork(info, spec.segment_seconds))
@@ -140,6 +147,7 @@ def _enhance(job: VideoJob, spec, started: float) -> VideoResult:
         size_bytes=result.size_bytes, outputs=outputs, still=str(still_path(result.path)),
         uploads=[u.s3_url for u in uploads], url=url, segments=rows[0].segments, reused=rows[0].cached,
         engine=plan.describe(),
+        notes=[f"not carried into the output: {', '.join(info.dropped)}"] if info.dropped else [],
     )
 
 

@@ -5,7 +5,8 @@ a crash reuses finished work), and a cache hit whose output file is gone is a mi
 When the output file is gone but its record exists, the key moves to a new
 generation (``<key>-<n>``, remembered in ``<output>.gen`` beside the output), so the
 lookup misses, the step rewrites the same path and its record is stored under the
-new key. Nothing is deleted from the result storage, which may be local or S3."""
+new key. A delivered file that no longer carries the plan's tag (overwritten by another
+input, or by hand) counts as gone. Nothing is deleted from the result storage, which may be local or S3."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from prefect.cache_policies import CachePolicy
 
 from vidpipe.errors import VidpipeError
 from vidpipe.steps import Plan
+from vidpipe.steps.export_alpha import read_tag
 
 
 @dataclass
@@ -30,12 +32,21 @@ class StepCache(CachePolicy):
         marker = out.with_name(out.name + ".gen")
         gen = _read_gen(marker)
         current = f"{plan.key}-{gen}" if gen else plan.key
-        if not out.exists() and _has_record(task_ctx, current):
+        if not _present(plan) and _has_record(task_ctx, current):
             gen += 1  # the record points at a file that is gone: start a new generation
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(str(gen))
             current = f"{plan.key}-{gen}"
         return current
+
+
+def _present(plan: Plan) -> bool:
+    """The output is there, and - for a delivered file - is still the one this plan made
+    (another input or run may have written the same name since)."""
+    out = Path(plan.out)
+    if not out.exists():
+        return False
+    return not plan.delivery or read_tag(out) == plan.tag
 
 
 def _read_gen(marker: Path) -> int:

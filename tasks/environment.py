@@ -5,7 +5,10 @@ another ``PREFECT_HOME`` still works."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import subprocess
 from pathlib import Path
 
 from vidpipe.paths import home
@@ -32,3 +35,36 @@ def prepare_prefect_env() -> None:
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+
+
+def start_embedded_server() -> None:
+    """Start Prefect's ephemeral API now, in a session of its own, so a terminal's Ctrl-C
+    (sent to the whole foreground process group) reaches vidpipe only: vidpipe winds
+    down while the API still answers, and Prefect stops the server at exit. The server
+    also gets PR_SET_PDEATHSIG, so it dies with vidpipe even when vidpipe is killed.
+    Prefect's later calls find this running instance (one per process). Nothing to do
+    with a real server (PREFECT_API_URL)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    from prefect.server.api import server as api
+
+    real = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        kwargs.setdefault("start_new_session", True)
+        kwargs.setdefault("preexec_fn", _die_with_parent)
+        return real(*args, **kwargs)
+
+    subprocess.Popen = popen  # only while the server process is spawned
+    try:
+        api.SubprocessASGIServer().start()
+    finally:
+        subprocess.Popen = real
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the process that started it ends."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the server is still stopped at exit

@@ -188,13 +188,17 @@ class VideoLocation(BaseModel):
 
     input: str = Field(..., title="Input video", description="Path of the video file on the worker")
     output_dir: str = Field("final_output", title="Output folder")
+    output_name: str = Field(
+        "", title="Output file name", description="Default: <input name>_final.mp4 (see README, output names)",
+        pattern=r"^[^/\\]*$",
+    )
 
 
 class VideoJob(JobSpec, VideoLocation):
     """One video to enhance."""
 
     def output_path(self) -> Path:
-        return Path(self.output_dir) / f"{Path(self.input).stem}_final.mp4"
+        return Path(self.output_dir) / (self.output_name or f"{Path(self.input).stem}_final.mp4")
 
     def spec(self) -> JobSpec:
-        return JobSpec(**self.model_dump(exclude={"input", "output_dir"}))
+        return JobSpec(**self.model_dump(exclude={"input", "output_dir", "output_name"}))

@@ -35,6 +35,15 @@ class OutputError(VidpipeError, OSError):
     """The output folder cannot be written."""
 
 
+class StepFailed(VidpipeError, RuntimeError):
+    """A library a step runs (ncnn, ONNX Runtime, torch, FFmpeg) raised something
+    vidpipe did not expect: one line naming the file, the step and the library's words."""
+
+
+class Interrupted(VidpipeError):
+    """The user asked to stop (Ctrl-C, SIGTERM): raised between frames, never retried."""
+
+
 class OutOfMemory(VidpipeError, MemoryError):
     """A backend ran out of (GPU) memory on one forward pass; retry with smaller tiles."""
 

@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
+from vidpipe import interrupt
+
 
 class Reporter(Protocol):
     def advance(self, video: str, step: str, total: int, n: int) -> None: ...
@@ -23,6 +25,7 @@ def set_reporter(reporter: Reporter | None) -> None:
 
 
 def advance(video: str, step: str, total: int, n: int = 1) -> None:
+    interrupt.check()  # a stop request ends the frame loop here, between frames
     r = _reporter
     if r is not None:
         r.advance(video, step, total, n)

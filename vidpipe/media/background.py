@@ -33,6 +33,8 @@ def resolve(spec: str, folders: tuple[str, ...] = ("backgrounds",)) -> str:
                 path = Path(folder) / spec
                 break
         else:
+            if spec.startswith("#"):
+                raise ConfigError(f"background {spec}: not a colour (write #RRGGBB with hex digits, e.g. #00b140)")
             raise ConfigError(f"background {spec}: file not found (also looked in {', '.join(folders)}/)")
     if not path.is_file():
         raise ConfigError(f"background {path}: not a file")

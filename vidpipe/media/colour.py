@@ -24,6 +24,7 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
 from vidpipe.media import tonemap
+from vidpipe.media.boxes import moov
 
 #: AVColorSpace (the matrix) -> what swscale can convert with
 _MATRIX = {1: Colorspace.ITU709, 4: Colorspace.FCC, 5: Colorspace.ITU601, 6: Colorspace.ITU601,
@@ -89,7 +90,7 @@ def describe(pix_fmt: str, height: int, colorspace: int, primaries: int, transfe
         matrix=MATRIX_NAMES.get(matrix, str(matrix)),
         primaries=PRIMARIES_NAMES.get(primaries, "unspecified"),
         transfer=TRANSFER_NAMES.get(transfer, "unspecified"),
-        range="full" if is_full_range(pix_fmt, color_range) else "limited",
+        range="full" if matrix == 0 or is_full_range(pix_fmt, color_range) else "limited",
         tagged=tagged,
     )
 
@@ -170,21 +171,11 @@ def tag_stream(stream) -> None:
 
 #: Dolby Vision base-layer signal compatibility id -> what the base layer is
 _DV_BASE = {0: "none", 1: "HDR10 (PQ)", 2: "SDR", 4: "HLG", 6: "HDR10 (PQ)"}
-_MOOV_LIMIT = 64 << 20
-
-
 def dolby_vision(path) -> str | None:
     """``Dolby Vision profile N (base: ...)`` when an MP4/MOV's sample entry carries a
-    Dolby Vision configuration box (``dvcC``/``dvvC``/``dvwC``), else None. Only the
-    ``moov`` box is read (top-level boxes are walked by their sizes)."""
-    try:
-        with open(path, "rb") as f:
-            moov = _top_level_box(f, b"moov")
-    except OSError:
-        return None
-    if moov is None:
-        return None
-    return parse_dovi_config(moov)
+    Dolby Vision configuration box (``dvcC``/``dvvC``/``dvwC``), else None."""
+    data = moov(path)
+    return parse_dovi_config(data) if data else None
 
 
 def parse_dovi_config(data: bytes) -> str | None:
@@ -196,20 +187,3 @@ def parse_dovi_config(data: bytes) -> str | None:
             base = p[4] >> 4
             return f"Dolby Vision profile {profile} (base: {_DV_BASE.get(base, f'compatibility {base}')})"
     return None
-
-
-def _top_level_box(f, want: bytes) -> bytes | None:
-    while True:
-        head = f.read(8)
-        if len(head) < 8:
-            return None
-        size, kind = int.from_bytes(head[:4], "big"), head[4:]
-        header = 8
-        if size == 1:
-            size, header = int.from_bytes(f.read(8), "big"), 16
-        if kind == want:
-            body = size - header if size else _MOOV_LIMIT
-            return f.read(min(body, _MOOV_LIMIT))
-        if size == 0 or size < header:
-            return None
-        f.seek(size - header, 1)

@@ -161,7 +161,7 @@ def _encode(frames, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, t
         str(tmp), "w", format=enc.container, options=options
     ) as dst:
         if tag:
-            dst.metadata["comment"] = tag
+            dst.metadata["comment"] = f"{tag}{SOURCE_MARK}{info.path}"  # which input made it (output naming)
         height, width = rotate_upright(first, info.rotation).shape[:2]
         video = dst.add_stream(enc.codec, rate=Fraction(info.fps).limit_denominator(100000))
         video.width, video.height, video.pix_fmt = width, height, enc.pix_fmt
@@ -263,10 +263,25 @@ def verify(path: str | Path, source: MediaInfo) -> Delivery:
     return Delivery(str(path), got.frame_count, got.duration, len(got.audio), Path(path).stat().st_size, got)
 
 
-def read_tag(path: str | Path) -> str | None:
-    """The tag a delivered video carries in its metadata (``comment``), or None."""
+#: the tag is followed by the source's path: ``vidpipe:<key> src=/path/of/input.mp4``
+SOURCE_MARK = " src="
+
+
+def _comment(path: str | Path) -> str | None:
     try:
         with av.open(str(path)) as c:
             return c.metadata.get("comment")
     except (av.FFmpegError, OSError):
         return None
+
+
+def read_tag(path: str | Path) -> str | None:
+    """The tag a delivered video carries in its metadata (``comment``), or None."""
+    comment = _comment(path)
+    return comment.split(SOURCE_MARK, 1)[0] if comment else None
+
+
+def read_source(path: str | Path) -> str | None:
+    """The input a delivered video was made from (its resolved path), or None."""
+    comment = _comment(path)
+    return comment.split(SOURCE_MARK, 1)[1] if comment and SOURCE_MARK in comment else None

@@ -18,6 +18,7 @@ import av
 
 from vidpipe.errors import ProbeError
 from vidpipe.hashing import file_identity, file_sha256
+from vidpipe.media.boxes import edit_lists, moov
 from vidpipe.media.colour import Colour, describe, dolby_vision
 from vidpipe.paths import home
 from vidpipe.version import code_version
@@ -26,6 +27,8 @@ from vidpipe.version import code_version
 MAX_PIXELS = 8192 * 8192
 MIN_SIDE = 16
 _IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "gif", "tiff_pipe")
+#: image formats that may hold an animation: a video (without audio) when they hold more than one frame
+_ANIMATED = ("gif", "apng", "webp_pipe")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class MediaInfo:
     color_range: str = "limited"
     colour_tagged: bool = False
     hdr: str = "SDR"  # SDR | HDR10 (PQ) | HLG | Dolby Vision profile N (base: ...)
+    dropped: tuple[str, ...] = ()  # streams the output will not carry, in words
 
     @property
     def colour(self) -> Colour:
@@ -197,6 +201,15 @@ def _decode_all(container, stream, path: Path) -> tuple[list[int], int]:
     return pts, rotation
 
 
+def _shown_frames(path: Path, fmt: str, header_frames: int, declared: float | None, rate) -> int:
+    """The frames a player shows: the header's sample count, unless an MP4/MOV edit list
+    (what a stream-copy trim writes) hides some; then the stream's own duration, which
+    FFmpeg gives after the edit, says how many."""
+    if not (declared and rate and fmt.startswith("mov")) or not edit_lists(moov(path) or b""):
+        return header_frames
+    return min(header_frames, round(declared * float(rate)))
+
+
 def _check_complete(path: Path, frames: int, header_frames: int, declared: float | None, span: float) -> None:
     """A file whose index promises far more than decodes is truncated or damaged.
     (One missing frame is normal: a trailing packet may decode to nothing.)"""
@@ -225,7 +238,8 @@ def probe(path: str | Path) -> MediaInfo:
         if not video:
             kinds = sorted({s.type for s in c.streams}) or ["nothing"]
             raise ProbeError(f"{path}: no video stream (contains {', '.join(kinds)})")
-        if fmt in _IMAGE_FORMATS or fmt.endswith("_pipe"):
+        animated = fmt in _ANIMATED
+        if (fmt in _IMAGE_FORMATS or fmt.endswith("_pipe")) and not animated:
             raise ProbeError(f"{path}: is a still image ({fmt}), not a video")
         vs = video[0]
         cc = vs.codec_context
@@ -256,8 +270,16 @@ def probe(path: str | Path) -> MediaInfo:
         rate = vs.average_rate or vs.guessed_rate
         declared = float(vs.duration * tb) if vs.duration else None
         pts, rotation = _scan(c, vs, path)
-        _check_complete(path, len(pts), header_frames, declared, float((pts[-1] - pts[0]) * tb))
+        if animated and len(pts) < 2:
+            raise ProbeError(f"{path}: is a still image ({fmt}, one frame), not a video")
+        expected = _shown_frames(path, fmt, header_frames, declared, rate) if len(pts) < header_frames else header_frames
+        _check_complete(path, len(pts), expected, declared, float((pts[-1] - pts[0]) * tb))
         video_index, codec = vs.index, cc.name
+        dropped = tuple(
+            f"{s.type} stream #{s.index} ({s.codec_context.name if s.codec_context else 'unknown'})"
+            for s in c.streams if s.index != vs.index and s.type != "audio"
+            and not (s.type == "video" and s.disposition & av.stream.Disposition.attached_pic)
+        )
         colour = describe(pix_fmt, height, cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range)
     dovi = dolby_vision(path) if fmt.startswith("mov") else None
     deltas = [b - a for a, b in zip(pts, pts[1:]) if b > a]
@@ -296,4 +318,5 @@ def probe(path: str | Path) -> MediaInfo:
         color_range=colour.range,
         colour_tagged=colour.tagged,
         hdr=dovi or colour.verdict,
+        dropped=dropped,
     )

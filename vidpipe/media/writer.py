@@ -98,16 +98,24 @@ class LosslessWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = partial_name(self.path)
         self._container = av.open(str(self._tmp), "w", format="nut")
-        rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)
-        self._stream = self._container.add_stream(name, rate=rate)
-        self._stream.width, self._stream.height = width, height
-        self._stream.pix_fmt = spec.alpha_pix_fmt if alpha else spec.pix_fmt
-        self._stream.options = dict(spec.options)
+        try:
+            rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)
+            self._stream = self._container.add_stream(name, rate=rate)
+            self._stream.width, self._stream.height = width, height
+            self._stream.pix_fmt = spec.alpha_pix_fmt if alpha else spec.pix_fmt
+            self._stream.options = dict(spec.options)
+            self._stream.thread_count = min(4, os.cpu_count() or 1)  # slice threads
+            self._stream.codec_context.time_base = 1 / rate
+        except BaseException:  # nothing half-made is left behind
+            try:
+                self._container.close()
+            except av.FFmpegError:
+                pass
+            self._tmp.unlink(missing_ok=True)
+            raise
         self._fmt = "rgba" if alpha else "rgb24"
         self._pix_fmt = self._stream.pix_fmt
         self._size = (width, height)
-        self._stream.thread_count = min(4, os.cpu_count() or 1)  # slice threads
-        self._stream.codec_context.time_base = 1 / rate
         self.frames = 0
 
     def write(self, hwc: np.ndarray) -> None:

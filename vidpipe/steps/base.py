@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from vidpipe import progress, telemetry
+from vidpipe import interrupt, progress, telemetry
+from vidpipe.errors import StepFailed, VidpipeError
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.segments import Segment
 
@@ -63,6 +64,7 @@ class Plan:
     size: tuple[int, int] | None = None
     channels: int = 3
     frames: int = 0
+    delivery: bool = False  # a delivered file carrying ``tag``: current only while it carries it
 
     @property
     def tag(self) -> str:
@@ -180,9 +182,27 @@ def execute(
     with a progress tick per frame and, for intermediates, the stats sidecar."""
     if step.needs.intermediate and plan is not None and telemetry.finished(plan.out):
         return step.result(work, plan)
+    interrupt.check()  # nothing new starts after a stop request
     tick = progress.frame_counter(work.info.path, step.name, work.info.frame_count) if step.needs.frames else None
-    with gpu_slot(step.uses_gpu(work)), _measured(step, work, plan):
-        return step.run(work, plan, tick)
+    try:
+        with gpu_slot(step.uses_gpu(work)), _measured(step, work, plan):
+            return step.run(work, plan, tick)
+    except (VidpipeError, OSError, MemoryError):  # said clearly already, or transient (retried)
+        raise
+    except Exception as e:  # noqa: BLE001 - a library's own error: one line naming the step
+        raise StepFailed(f"{_where(work)}: {step.name} failed: {_one_line(e)}") from e
+
+
+def _where(work) -> str:
+    info = getattr(work, "info", None)
+    label = getattr(work, "label", "")
+    path = getattr(info, "path", "") or getattr(work, "path", "")
+    return f"{path} ({label})" if path and label and label not in str(path) else str(path or label)
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or "no message"
+    return f"{type(e).__name__}: {text[:300]}"
 
 
 @contextlib.contextmanager

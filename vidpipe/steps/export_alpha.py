@@ -133,7 +133,7 @@ def plan(work: ExportAlphaWork) -> Plan:
     names = [Path(p).name for p in work.mattes]
     colors = [Path(p).name for p in work.colors or ()]
     return Plan(digest("export_alpha", code, work.info.sha256, names, colors, work.fmt, str(out)), out,
-                frames=work.frames)
+                frames=work.frames, delivery=True)
 
 
 class ExportAlpha(Step):

@@ -63,7 +63,8 @@ def plan(work: JoinWork) -> Plan:
     code = code_version(__name__, "vidpipe.media.encode", "vidpipe.media.frames")
     out = Path(work.out).resolve()
     names = [p.name if isinstance(p, Stream) else Path(p).name for p in work.segments]
-    return Plan(digest("join", code, work.info.sha256, names, work.encode, str(out)), out, frames=work.frames)
+    return Plan(digest("join", code, work.info.sha256, names, work.encode, str(out)), out, frames=work.frames,
+                delivery=True)
 
 
 class Join(Step):

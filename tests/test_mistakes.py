@@ -1,0 +1,159 @@
+"""What a user gets wrong, through the real CLI in a subprocess: output names that
+would collide, command-line mistakes, a library error inside a step, odd entries in a
+scanned folder, a stream-copy-trimmed MP4, and a no-op rerun that answers at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import pytest
+
+from vidpipe.media.probe import probe
+from vidpipe.media.synth import make_clip
+
+VIDPIPE = str(Path(sys.executable).with_name("vidpipe"))
+ARGS = ["--target", "none", "--scale", "2", "--segment-seconds", "10", "--preset", "ultrafast", "--no-sample"]
+
+
+def run(home: Path, *args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    environ.update(VIDPIPE_HOME=str(home), VIDPIPE_LOG_DIR=str(home / "logs"), **(env or {}))
+    return subprocess.run([VIDPIPE, *args], env=environ, capture_output=True, text=True, timeout=timeout,
+                          cwd=home)
+
+
+def no_traceback(result: subprocess.CompletedProcess) -> None:
+    text = result.stdout + result.stderr
+    assert "Traceback" not in text and "╭" not in text, text[-3000:]
+
+
+@pytest.fixture
+def home(tmp_path):
+    h = tmp_path / "home"
+    h.mkdir()
+    return h
+
+
+def test_same_name_inputs_get_their_own_outputs_and_a_rerun_is_instant(tmp_path, home):
+    a, b = tmp_path / "a" / "clip.mp4", tmp_path / "b" / "clip.mp4"
+    make_clip(a, 64, 48, frames=24, fps=24)
+    make_clip(b, 64, 48, frames=36, fps=24)
+    out = tmp_path / "out"
+    first = run(home, "run", str(a), str(b), "--out", str(out), *ARGS)
+    assert first.returncode == 0, first.stderr[-3000:]
+    made = {p.name: probe(p).frame_count for p in out.glob("*_final.mp4")}
+    assert len(made) == 2 and sorted(made.values()) == [24, 36], made  # nothing overwritten
+    assert "clip_final.mp4" not in made and all(n.startswith("clip-") for n in made)
+    assert first.stderr.count("another input also makes clip_final.mp4") == 2
+    started = time.monotonic()
+    again = run(home, "run", str(a), str(b), "--out", str(out), *ARGS)
+    took = time.monotonic() - started
+    assert again.returncode == 0 and again.stderr.count("skipped") == 2, again.stderr
+    assert took < 3, f"an up-to-date rerun took {took:.1f} s"  # no Prefect start-up
+    assert {p.name: probe(p).frame_count for p in out.glob("*_final.mp4")} == made
+    # later, alone: a's default name is free, so it takes it; then b alone must not overwrite it
+    assert run(home, "run", str(a), "--out", str(out), *ARGS).returncode == 0
+    assert probe(out / "clip_final.mp4").frame_count == 24
+    later = run(home, "run", str(b), "--out", str(out), *ARGS)
+    assert later.returncode == 0 and probe(out / "clip_final.mp4").frame_count == 24, later.stderr[-2000:]
+
+
+def test_same_stem_other_extension_in_one_folder(tmp_path, home):
+    folder = tmp_path / "downloads"
+    make_clip(folder / "clip.mp4", 64, 48, frames=12, fps=24)
+    with av.open(str(make_clip(tmp_path / "x.mp4", 64, 48, frames=18, fps=24))) as src, \
+            av.open(str(folder / "clip.mkv"), "w") as dst:  # the same kind of video, in Matroska
+        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                dst.mux(packet)
+    out = tmp_path / "out"
+    result = run(home, "run", str(folder), "--out", str(out), *ARGS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert probe(out / "clip-mp4_final.mp4").frame_count == 12
+    assert probe(out / "clip-mkv_final.mp4").frame_count == 18
+
+
+@pytest.mark.parametrize("args, says", [
+    (["run", "--bogus"], "No such option: --bogus"),
+    (["run", "--scale", "abc"], "--scale"),
+    (["run", "--out"], "requires an argument"),
+    (["run", "-dash.mp4"], "'-dash.mp4' is a file: write ./-dash.mp4"),
+    (["run", "--target", "1080p", "--scale", "2"], "not both"),
+    (["run", "--background", "#GGGGGG"], "not a colour"),
+    (["nosuchcommand"], "No such command"),
+])
+def test_command_line_mistakes_are_one_line(home, args, says):
+    (home / "-dash.mp4").write_bytes(b"")
+    result = run(home, *args, timeout=120)
+    no_traceback(result)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode != 0 and len(lines) == 1 and says in lines[0], result.stderr
+
+
+def test_a_library_error_inside_a_step_is_one_line_naming_the_step(tmp_path, home):
+    """ncnn raising its own RuntimeError mid-segment (injected at start-up through
+    sitecustomize, so the product has no test hook)."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "from vidpipe.models import ncnn_sr\n"
+        "def broken(self, *a, **k):\n"
+        "    raise RuntimeError('vkQueueSubmit failed -4\\n(device lost)')\n"
+        "ncnn_sr.NcnnUpscaler.forward = broken\n"
+    )
+    src = make_clip(tmp_path / "in" / "dance.mp4", 64, 48, frames=6, fps=24)
+    result = run(home, "run", str(src), "--out", str(tmp_path / "out"), *ARGS, "--upscale-backend", "ncnn",
+                 env={"PYTHONPATH": str(hook)})
+    no_traceback(result)
+    failed = [line for line in result.stderr.splitlines() if line.startswith("failed")]
+    assert result.returncode == 1 and len(failed) == 1, result.stderr[-3000:]
+    assert "dance.mp4" in failed[0] and "upscale failed: RuntimeError: vkQueueSubmit failed -4 (device lost)" in failed[0]
+    assert not list((tmp_path / "out").glob("*.mp4"))
+
+
+def test_odd_entries_in_a_folder_are_named_and_counted(tmp_path, home):
+    folder = tmp_path / "downloads"
+    make_clip(folder / "good\nname.mp4", 64, 48, frames=6, fps=24)
+    (folder / "folder.mp4").mkdir()
+    (folder / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    result = run(home, "run", str(folder), "--out", str(tmp_path / "out"), *ARGS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("done") and "good\\nname.mp4" in line for line in lines), lines  # one line
+    assert any(line.startswith("skipped") and "folder.mp4: is a folder" in line for line in lines), lines
+    assert any(line.startswith("skipped") and "gone.mp4: broken link" in line for line in lines), lines
+
+
+def _trimmed(src: Path, dst: Path, drop_seconds: float) -> Path:
+    """A stream copy that starts ``drop_seconds`` in, as editors write it: packets from
+    the keyframe before, the first ones with negative times, hidden by an edit list."""
+    with av.open(str(src)) as i, av.open(str(dst), "w") as o:
+        s = i.streams.video[0]
+        t = o.add_stream_from_template(s)
+        shift = int(drop_seconds / s.time_base)
+        for packet in i.demux(s):
+            if packet.dts is None:
+                continue
+            packet.pts -= shift
+            packet.dts -= shift
+            packet.stream = t
+            o.mux(packet)
+    return dst
+
+
+def test_an_edit_list_trim_is_processed_with_the_frames_players_show(tmp_path, home):
+    src = make_clip(tmp_path / "full.mp4", 64, 48, frames=48, fps=24, audio=False)
+    (tmp_path / "in").mkdir()
+    cut = _trimmed(src, tmp_path / "in" / "trimmed.mp4", 0.5)
+    info = probe(cut)
+    assert info.header_frame_count == 48 and info.frame_count == 36  # what players show
+    result = run(home, "run", str(cut), "--out", str(tmp_path / "out"), *ARGS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert probe(tmp_path / "out" / "trimmed_final.mp4").frame_count == 36
