@@ -98,6 +98,7 @@ def run(
     from tasks.environment import start_embedded_server
 
     log_path = logs.setup(state["debug"])
+    interrupt.reset()
     stopping = _stop_on_signals()
     start_embedded_server()
     bars = Bars(err)
@@ -113,9 +114,9 @@ def run(
         fail(f"{e} (details in {log_path})")
     finally:
         progress.set_reporter(None)
-        stopping()
-    if interrupt.requested():
-        _interrupted(paths, out, spec)
+    if interrupt.requested():  # vidpipe's handlers stay until exit: a second Ctrl-C still quits at once
+        _interrupted([r.input for r in report.results if r.status != "skipped"], out, spec)
+    stopping()
     print_results(report.results)
     if report.failed:
         err.print(f"{len(report.failed)} of {len(report.results)} failed; log: {log_path}")
@@ -161,7 +162,8 @@ def _stop_on_signals():
 
 
 def _interrupted(paths: list[str], out: Path, spec) -> None:
-    """The one line after a stop: what is kept, how to go on; exit 130 (SIGINT) or 143."""
+    """The one line after a stop: what is kept of the videos the run had reached, how to
+    go on; exit 130 (SIGINT) or 143."""
     from vidpipe.jobs import find_videos, output_names, segments_kept
 
     code = 128 + interrupt.requested()

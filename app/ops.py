@@ -17,7 +17,7 @@ def run_forwarding(command: list[str], env: dict) -> int:
     cleanly and is never left running on its own."""
     import signal
 
-    child = subprocess.Popen(command, env=env)
+    child = subprocess.Popen(command, env=env, start_new_session=True)  # signals reach it once, from here
 
     def forward(signum, _frame):
         if child.poll() is None:

@@ -67,7 +67,7 @@ def enhance_folder(
     videos = find_videos(files or [input_dir])
     if not videos:
         log.warning("no videos found in %s", ", ".join(files or [input_dir]))
-    names = output_names(videos, output_dir)
+    names = output_names([v for v in videos if not_a_file(v) is None], output_dir)
     with cache.hold():  # models stay loaded across the videos, and are let go after the last
         for src in videos:
             if interrupt.requested():  # Ctrl-C: nothing new starts

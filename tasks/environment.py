@@ -62,9 +62,17 @@ def start_embedded_server() -> None:
         subprocess.Popen = real
 
 
+def _prctl():
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not after fork
+    except (OSError, AttributeError):
+        return None  # not Linux: the server is still stopped at exit
+
+
+_PRCTL = _prctl()
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: SIGTERM when the process that started it ends."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: the server is still stopped at exit
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG

@@ -15,7 +15,7 @@ from colour_clips import (BT709_TO_2020, HLG_TRC, PATCHES, PQ_TRC, decoded_patch
 from vidpipe.config import VideoJob
 from vidpipe.media import tonemap
 from vidpipe.media.colour import parse_dovi_config
-from vidpipe.media.encode import EncodeConfig, deliver
+from vidpipe.media.encode import EncodeConfig, deliver, read_source, read_tag, source_id
 from vidpipe.media.probe import probe, scan_timestamps
 from vidpipe.media.reader import read_frames
 
@@ -148,7 +148,7 @@ def test_the_tone_curve_itself():
     assert abs(hlg_signal(203) - 0.75) < 0.01  # ... and 75% HLG
 
 
-def test_alpha_deliveries_are_tagged_and_decode_to_the_same_colours(tmp_path, clip):
+def test_alpha_deliveries_are_tagged_carry_their_key_and_decode_to_the_same_colours(tmp_path, clip):
     src = clip(name="alpha-src", width=128, height=64, frames=3)
     info, ts = probe(src), scan_timestamps(src, 0)
     rgba = np.zeros((64, 128, 4), np.uint8)
@@ -156,7 +156,8 @@ def test_alpha_deliveries_are_tagged_and_decode_to_the_same_colours(tmp_path, cl
     rgba[..., 3] = 255
     for name, enc in (("a.mov", EncodeConfig("prores_ks", pix_fmt="yuva444p10le", container="mov", alpha=True)),
                       ("a.webm", EncodeConfig("libvpx-vp9", crf=4, pix_fmt="yuva420p", container="webm", alpha=True))):
-        out = deliver([rgba] * 3, info, ts, tmp_path / name, enc)
+        out = deliver([rgba] * 3, info, ts, tmp_path / name, enc, tag="vidpipe:0123")
+        assert read_tag(out.path) == "vidpipe:0123" and read_source(out.path) == source_id(src), name  # WebM: COMMENT
         with av.open(out.path) as c:
             cc = c.streams.video[0].codec_context
             assert (cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range) == (1, 1, 1, 1), name

@@ -56,11 +56,19 @@ def test_same_name_inputs_get_their_own_outputs_and_a_rerun_is_instant(tmp_path,
     assert again.returncode == 0 and again.stderr.count("skipped") == 2, again.stderr
     assert took < 3, f"an up-to-date rerun took {took:.1f} s"  # no Prefect start-up
     assert {p.name: probe(p).frame_count for p in out.glob("*_final.mp4")} == made
-    # later, alone: a's default name is free, so it takes it; then b alone must not overwrite it
-    assert run(home, "run", str(a), "--out", str(out), *ARGS).returncode == 0
-    assert probe(out / "clip_final.mp4").frame_count == 24
-    later = run(home, "run", str(b), "--out", str(out), *ARGS)
-    assert later.returncode == 0 and probe(out / "clip_final.mp4").frame_count == 24, later.stderr[-2000:]
+    # alone, each keeps its name (a rerun never renames); a new same-name input takes the free
+    # default name, and the next one never overwrites it
+    alone = run(home, "run", str(b), "--out", str(out), *ARGS)
+    assert alone.returncode == 0 and "skipped" in alone.stderr, alone.stderr[-2000:]
+    c, d = tmp_path / "c" / "clip.mp4", tmp_path / "d" / "clip.mp4"
+    make_clip(c, 64, 48, frames=12, fps=24)
+    make_clip(d, 64, 48, frames=6, fps=24)
+    assert run(home, "run", str(c), "--out", str(out), *ARGS).returncode == 0
+    assert probe(out / "clip_final.mp4").frame_count == 12
+    later = run(home, "run", str(d), "--out", str(out), *ARGS)
+    assert later.returncode == 0, later.stderr[-2000:]
+    counts = sorted(probe(p).frame_count for p in out.glob("*_final.mp4"))
+    assert counts == [6, 12, 24, 36] and probe(out / "clip_final.mp4").frame_count == 12
 
 
 def test_same_stem_other_extension_in_one_folder(tmp_path, home):

@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from vidpipe.errors import VidpipeError
-from vidpipe.media.encode import read_source
+from vidpipe.media.encode import read_source, source_id
 from vidpipe.media.probe import probe
 from vidpipe.pipeline import VideoPlan, plan_video
 from vidpipe.steps.export_alpha import read_tag
@@ -51,36 +51,56 @@ def default_name(source: str | Path) -> str:
 
 
 def output_names(sources: list[str | Path], output_dir: str | Path) -> dict[Path, str]:
-    """The output file name of each input, never the same for two inputs (README,
-    "Output names"): ``<stem>_final.mp4``; when inputs of one run share a stem,
-    ``<stem>-<ext>_final.mp4`` where the extension tells them apart, else
-    ``<stem>-<8 hex of the input's full path>_final.mp4``. The hashed name is also taken
-    when ``<stem>_final.mp4`` already exists, was made from another input (its tag says
-    which) and that input still exists: an earlier run's result is not overwritten."""
+    """The output file name of each input (README, "Output names"). Every output records
+    the input that made it (a hash of its path, :func:`~vidpipe.media.encode.source_id`):
+
+    1. an input that already has an output in ``output_dir`` keeps that name (a rerun never
+       renames, whatever else is in the run);
+    2. a name taken by another input's output is never used (nothing is overwritten);
+    3. otherwise ``<stem>_final.mp4``; inputs of one run sharing a stem get
+       ``<stem>-<ext>_final.mp4`` where the extension tells them apart, else (or when that
+       is taken too) ``<stem>-<8 hex of the input's full path>_final.mp4``.
+
+    Names are compared case-insensitively (macOS and Windows disks)."""
     paths = [Path(s) for s in sources]
+    made = _outputs_by_source(Path(output_dir))
+    names: dict[Path, str] = {}
+    mine = {source_id(p): p for p in paths}
+    taken = {name.casefold() for name, sid in made.items() if sid not in mine}
+    for name, sid in sorted(made.items()):
+        p = mine.get(sid)
+        if p is not None and (p not in names or name == default_name(p)):
+            names[p] = name
+    taken |= {n.casefold() for n in names.values()}
     groups: dict[str, list[Path]] = defaultdict(list)
     for p in paths:
-        groups[default_name(p).casefold()].append(p)  # case-insensitive disks collide too
-    names: dict[Path, str] = {}
-    for group in groups.values():
-        if len(group) == 1:
-            p = group[0]
-            names[p] = _hashed(p) if _made_from_another(Path(output_dir) / default_name(p), p) else default_name(p)
-            continue
-        exts = Counter(p.suffix.lower() for p in group)
-        for p in group:
-            ext = p.suffix.lower().lstrip(".")
-            names[p] = f"{p.stem}-{ext}_final.mp4" if ext and exts[p.suffix.lower()] == 1 else _hashed(p)
+        groups[default_name(p).casefold()].append(p)
+    for p in sorted(p for p in paths if p not in names):
+        group = groups[default_name(p).casefold()]
+        exts = Counter(q.suffix.lower() for q in group)
+        ext = p.suffix.lower().lstrip(".")
+        candidates = [default_name(p)] if len(group) == 1 else []
+        if ext and exts[p.suffix.lower()] == 1:
+            candidates.append(f"{p.stem}-{ext}_final.mp4")
+        candidates += [_hashed(p, 8), _hashed(p, 16)]
+        names[p] = next((c for c in candidates if c.casefold() not in taken), candidates[-1])
+        taken.add(names[p].casefold())
     return names
 
 
-def _hashed(p: Path) -> str:
-    return f"{p.stem}-{hashlib.sha256(str(p.resolve()).encode()).hexdigest()[:8]}_final.mp4"
+def _hashed(p: Path, digits: int) -> str:
+    return f"{p.stem}-{hashlib.sha256(os.fsencode(p.resolve())).hexdigest()[:digits]}_final.mp4"
 
 
-def _made_from_another(out: Path, source: Path) -> bool:
-    made_from = read_source(out) if out.is_file() else None
-    return made_from is not None and made_from != str(source.resolve()) and Path(made_from).is_file()
+def _outputs_by_source(folder: Path) -> dict[str, str]:
+    """Delivered videos in ``folder`` that record their input: name -> source id."""
+    found = {}
+    if folder.is_dir():
+        for f in folder.glob("*_final.mp4"):
+            sid = read_source(f) if f.is_file() else None
+            if sid:
+                found[f.name] = sid
+    return found
 
 
 def plan_for(source: str | Path, output: str | Path, spec) -> VideoPlan:

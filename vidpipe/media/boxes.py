@@ -32,7 +32,7 @@ def edit_lists(data: bytes) -> list[tuple[int, int]]:
     """Every ``elst`` entry in ``data`` as (segment duration, media time): media time -1
     is an empty edit; a positive one skips that much of the track's start."""
     out, at = [], data.find(b"elst")
-    while at >= 4:
+    while 4 <= at <= len(data) - 12:
         version = data[at + 4]
         count = int.from_bytes(data[at + 8: at + 12], "big")
         pos, width = at + 12, 8 if version == 1 else 4

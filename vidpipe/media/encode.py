@@ -6,6 +6,7 @@ The ``join`` and ``export_alpha`` steps both deliver through :func:`deliver`."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -161,7 +162,7 @@ def _encode(frames, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, t
         str(tmp), "w", format=enc.container, options=options
     ) as dst:
         if tag:
-            dst.metadata["comment"] = f"{tag}{SOURCE_MARK}{info.path}"  # which input made it (output naming)
+            dst.metadata["comment"] = f"{tag}{SOURCE_MARK}{source_id(info.path)}"  # which input made it
         height, width = rotate_upright(first, info.rotation).shape[:2]
         video = dst.add_stream(enc.codec, rate=Fraction(info.fps).limit_denominator(100000))
         video.width, video.height, video.pix_fmt = width, height, enc.pix_fmt
@@ -267,10 +268,17 @@ def verify(path: str | Path, source: MediaInfo) -> Delivery:
 SOURCE_MARK = " src="
 
 
+def source_id(path: str | Path) -> str:
+    """What an output records of its input: a hash of the resolved path (no local path
+    leaks into delivered files, and any file name can be recorded)."""
+    raw = os.fsencode(Path(path).resolve())
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
 def _comment(path: str | Path) -> str | None:
     try:
-        with av.open(str(path)) as c:
-            return c.metadata.get("comment")
+        with av.open(str(path)) as c:  # Matroska/WebM upper-cases tag names: look up either
+            return next((v for k, v in c.metadata.items() if k.lower() == "comment"), None)
     except (av.FFmpegError, OSError):
         return None
 
@@ -282,6 +290,6 @@ def read_tag(path: str | Path) -> str | None:
 
 
 def read_source(path: str | Path) -> str | None:
-    """The input a delivered video was made from (its resolved path), or None."""
+    """The :func:`source_id` of the input a delivered video was made from, or None."""
     comment = _comment(path)
     return comment.split(SOURCE_MARK, 1)[1] if comment and SOURCE_MARK in comment else None
