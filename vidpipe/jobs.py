@@ -4,7 +4,6 @@ same key the join would have, never a second copy of it)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -89,7 +88,7 @@ def output_names(sources: list[str | Path], output_dir: str | Path) -> dict[Path
 
 
 def _hashed(p: Path, digits: int) -> str:
-    return f"{p.stem}-{hashlib.sha256(os.fsencode(p.resolve())).hexdigest()[:digits]}_final.mp4"
+    return f"{p.stem}-{source_id(p)[:digits]}_final.mp4"  # the same hash the output records
 
 
 def _outputs_by_source(folder: Path) -> dict[str, str]:

@@ -17,6 +17,7 @@ matrix, primaries, transfer and range written on the frames and the stream
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import av
 import cv2
@@ -40,6 +41,12 @@ PQ, HLG = 16, 18
 #: the delivery tags: BT.709 matrix, primaries and transfer, limited ("MPEG") range
 DELIVERY = {"colorspace": BT709, "color_primaries": BT709, "color_trc": BT709, "color_range": int(ColorRange.MPEG)}
 _RGB_FORMATS = ("rgb", "bgr", "gbr", "argb", "abgr", "gray", "pal8")
+
+
+@lru_cache(maxsize=64)
+def is_rgb(pix_fmt: str) -> bool:
+    """An RGB (or grey, palette) pixel format: no matrix, no range (asked once a frame)."""
+    return pix_fmt.startswith(_RGB_FORMATS)
 
 
 def default_matrix(height: int) -> int:
@@ -81,7 +88,7 @@ class Colour:
 
 
 def describe(pix_fmt: str, height: int, colorspace: int, primaries: int, transfer: int, color_range: int) -> Colour:
-    if any(pix_fmt.startswith(p) for p in _RGB_FORMATS):
+    if is_rgb(pix_fmt):
         matrix, tagged = 0, True
     else:
         tagged = colorspace in _MATRIX
@@ -99,7 +106,7 @@ def decode(frame: av.VideoFrame, fmt: str = "rgb24") -> np.ndarray:
     """HWC uint8 RGB (``fmt="rgba"``: RGBA) of a decoded frame, meaning BT.709 SDR
     whatever the source was (see the module's docstring)."""
     name = frame.format.name
-    if any(name.startswith(p) for p in _RGB_FORMATS):
+    if is_rgb(name):
         return frame.to_ndarray(format=fmt)
     matrix = _MATRIX.get(frame.colorspace) or _MATRIX[default_matrix(frame.height)]
     rng = ColorRange.JPEG if is_full_range(name, frame.color_range) else ColorRange.MPEG
@@ -153,7 +160,7 @@ def encode_frame(hwc: np.ndarray, fmt: str, pix_fmt: str) -> av.VideoFrame:
     """An HWC uint8 RGB/RGBA frame as a ``pix_fmt`` frame for an encoder: BT.709 matrix,
     limited range, BT.709 tags (RGB ``pix_fmt``s are passed through, tagged sRGB-like)."""
     frame = av.VideoFrame.from_ndarray(hwc, format=fmt)
-    if any(pix_fmt.startswith(p) for p in _RGB_FORMATS):
+    if is_rgb(pix_fmt):
         out = frame.reformat(format=pix_fmt) if pix_fmt != fmt else frame
     else:
         out = frame.reformat(format=pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)

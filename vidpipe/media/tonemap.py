@@ -168,8 +168,9 @@ def to_sdr(rgb16: np.ndarray, transfer: int, primaries: int, source_peak: float 
     if transfer in (PQ, HLG):
         peak = np.maximum(np.maximum(nits[..., 0], nits[..., 1]), nits[..., 2])
         at = np.sqrt(np.minimum(peak, np.float32(10000.0)), dtype=np.float32)
-        at *= np.float32((len(_eetf_scale(source_peak)) - 1) / 100.0)
-        nits *= _eetf_scale(source_peak)[(at + 0.5).astype(np.intp)][..., None]
+        gain = _eetf_scale(source_peak)
+        at *= np.float32((len(gain) - 1) / 100.0)
+        nits *= gain[(at + 0.5).astype(np.intp)][..., None]
     code = np.minimum(nits * np.float32(65535.0 / SDR_WHITE) + np.float32(0.5), np.float32(65535.0)).astype(np.uint16)
     rgb = _encode_lut()[code]
     if alpha is not None:
