@@ -51,6 +51,9 @@ class Bars:
         self._ids: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
+    def notice(self, text: str) -> None:
+        self.progress.console.print(f"[yellow]warning:[/] {shown(text)}", highlight=False)
+
     def advance(self, video: str, step: str, total: int, n: int) -> None:
         with self._lock:
             key = (video, step)
@@ -118,6 +121,7 @@ def run(
         _interrupted([r.input for r in report.results if r.status != "skipped"], out, spec)
     stopping()
     print_results(report.results)
+    print_disk_use(report.results)
     if report.failed:
         err.print(f"{len(report.failed)} of {len(report.results)} failed; log: {log_path}")
         raise typer.Exit(1)
@@ -235,6 +239,22 @@ def print_results(results) -> None:
             err.print(f"[blue]skipped[/] {shown(r.input)}: {shown(why)}", highlight=False)
         else:
             err.print(f"[red]failed[/]  {shown(r.message)}", highlight=False)
+
+
+def print_disk_use(results) -> None:
+    """The run summary's last line: what the run left in the work folder, against the cap."""
+    from vidpipe import intermediates
+    from vidpipe.paths import work_dir
+
+    done = [r for r in results if r.status == "done"]
+    if not done:
+        return
+    kept, evicted = sum(r.kept_bytes for r in done), sum(r.evicted_bytes for r in done)
+    fmt = intermediates.fmt_bytes
+    older = f" ({fmt(evicted)} evicted to stay under the cap)" if evicted else ""
+    err.print(f"disk: {fmt(kept)} of intermediates kept in {shown(work_dir())}{older}; "
+              f"{fmt(intermediates.total())} in all, under {intermediates.cap_text()}; "
+              "vidpipe cache lists them, vidpipe cache prune frees them", highlight=False)
 
 
 def _ensure_sample(folder: Path) -> None:
@@ -375,9 +395,10 @@ def bench(
         err.print(f"wrote {json_file}")
 
 
-from app.ops import register  # noqa: E402 - the commands need app, err and fail
+from app import cache, ops  # noqa: E402 - the commands need app, err and fail
 
-register(app, err, fail)
+ops.register(app, err, fail)
+cache.register(app, err, fail)
 
 
 def entry() -> None:

@@ -17,7 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import segments
 from tasks import task_for
-from vidpipe import steps
+from vidpipe import intermediates, progress, steps
 from vidpipe.config import VideoJob
 from vidpipe.jobs import output_names
 from vidpipe.media import background
@@ -60,6 +60,8 @@ class VideoResult:
     url: str | None = None  # presigned download link of the video
     engine: str = ""  # each step that ran, with its device and model
     notes: list[str] = field(default_factory=list)  # what the user should know (streams dropped...)
+    kept_bytes: int = 0  # this video's intermediates left in the work folder
+    evicted_bytes: int = 0  # older intermediates removed to stay under the cap
 
 
 def run_step(name: str, work, *, return_state: bool = False):
@@ -109,8 +111,25 @@ def _enhance(job: VideoJob, spec, started: float) -> VideoResult:
     plan = plan_video(info, timeline, spec, job.output_path())
     for step in plan.segment_steps:
         log.info("%s: %s", step.name, step.describe(plan.of(step)[0].work))
-    check_free_space(work_dir(), plan.disk_bytes(), info.path)
+    with intermediates.in_use(info.sha256, info.path):  # no eviction touches this video's files meanwhile
+        evicted, warning = intermediates.prepare(plan.intermediates(), info.path)
+        if warning:
+            log.warning("%s", warning)
+            progress.notice(warning)
+        if evicted.files:
+            log.info("evicted %s of older intermediates (%d segment files) to stay under the %s",
+                     intermediates.fmt_bytes(evicted.bytes), evicted.files, intermediates.cap_text())
+        check_free_space(work_dir(), plan.disk_bytes(), info.path)
+        result = _deliver(job, spec, info, timeline, plan, started, log)
+    after = intermediates.evict_to_cap()  # the cap holds again once the run lets go of its files
+    result.kept_bytes = intermediates.video_bytes(info.sha256)
+    result.evicted_bytes = evicted.bytes + after.bytes
+    log.info("%s: %s of intermediates kept in %s (%s)", info.path, intermediates.fmt_bytes(result.kept_bytes),
+             work_dir(), intermediates.cap_text())
+    return result
 
+
+def _deliver(job: VideoJob, spec, info, timeline, plan, started: float, log) -> VideoResult:
     wall_started = time.time()
     futures = segments.submit(plan)
     progress_id = segments.track_progress(info, plan, futures)

@@ -3,8 +3,8 @@
 a crash reuses finished work), and a cache hit whose output file is gone is a miss.
 
 When the output file is gone but its record exists, the key moves to a new
-generation (``<key>-<n>``, remembered in ``<output>.gen`` beside the output), so the
-lookup misses, the step rewrites the same path and its record is stored under the
+generation (``<key>-<n>``, the first without a record, remembered in ``<output>.gen``
+beside the output; an evicted file loses its marker too), so the lookup misses, the step rewrites the same path and its record is stored under the
 new key. A delivered file that no longer carries the plan's tag (overwritten by another
 input, or by hand) counts as gone. Nothing is deleted from the result storage, which may be local or S3."""
 
@@ -32,11 +32,14 @@ class StepCache(CachePolicy):
         marker = out.with_name(out.name + ".gen")
         gen = _read_gen(marker)
         current = f"{plan.key}-{gen}" if gen else plan.key
-        if not _present(plan) and _has_record(task_ctx, current):
-            gen += 1  # the record points at a file that is gone: start a new generation
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(str(gen))
-            current = f"{plan.key}-{gen}"
+        if not _present(plan):
+            start = gen
+            while _has_record(task_ctx, current):  # its record points at a file that is gone:
+                gen += 1  # a new generation (past every one recorded, should the marker be gone too)
+                current = f"{plan.key}-{gen}"
+            if gen != start:
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_text(str(gen))
         return current
 
 

@@ -188,6 +188,56 @@ def test_out_of_memory_lowers_batch_then_tile_and_they_stay_lowered(photo, torch
         up.many(frames[:1])
 
 
+def test_ncnn_out_of_memory_lowers_the_tile(photo):
+    """ncnn reports a failed allocation (Vulkan device memory on a shared GPU) as code
+    -100: that is the tile back-off, not a failed video. A simulated device that cannot
+    hold an input over 80 px: the tile halves until tiles fit, stays there, and the
+    frames are the real network's tiled output."""
+    import ncnn
+
+    real = ncnn_sr.NcnnUpscaler(registry.upscale_model("realesr-animevideov3"), gpu=False)
+    inputs, limit = [], {"px": 80}
+
+    class TightExtractor:
+        def __init__(self, ex):
+            self.ex = ex
+
+        def input(self, name, mat):
+            inputs.append((mat.w, mat.h))
+            return self.ex.input(name, mat)
+
+        def extract(self, name):
+            if max(inputs[-1]) > limit["px"]:
+                return ncnn_sr.NCNN_OUT_OF_MEMORY, ncnn.Mat()
+            return self.ex.extract(name)
+
+    class TightNet:
+        def __init__(self, net):
+            self.net = net
+
+        def create_extractor(self):
+            return TightExtractor(self.net.create_extractor())
+
+    real._net = TightNet(real._net)
+    with pytest.raises(OutOfMemory, match="out of memory for a 160x120 input"):
+        real.forward(photo[:120, :160])
+    up = FrameUpscaler(UpscaleConfig(target="none", scale=2, model="realesr-animevideov3", backend="ncnn"),
+                       (160, 120), (320, 240))
+    up.net, up.fit = real, Fit(tile=0, min_tile=32)
+    frames = [np.ascontiguousarray(np.roll(photo, 7 * i, axis=1)) for i in range(3)]
+    out = up.many(frames)
+    assert (up.fit.tile, up.fit.lowered) == (40, 2)  # whole -> 80 (with its context, still too big) -> 40
+    assert max(max(wh) for wh in inputs[-3:]) <= 80  # the last frame ran in tiles that fit, first time
+    reference = ncnn_sr.NcnnUpscaler(registry.upscale_model("realesr-animevideov3"), gpu=False)
+    for frame, got in zip(frames, out):
+        want = resize(chw_float_to_hwc_u8(tiled_forward(frame, reference.forward, 4, tile=40)), 320, 240)
+        assert np.array_equal(got, want)
+    up.fit = Fit(tile=32, min_tile=32)
+    limit["px"] = 16
+    with pytest.raises(OutOfMemory):  # nothing left to lower: the error, not a hang
+        up.many(frames[:1])
+
+
 def test_backend_choice_without_a_gpu():
     assert resolve_backend(UpscaleConfig(model="realesr-animevideov3")) == "ncnn"  # CPU: ncnn when it exists
     assert resolve_backend(UpscaleConfig(model="realesr-general-x4v3")) == "torch"  # no ncnn version

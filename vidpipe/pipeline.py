@@ -81,13 +81,17 @@ class VideoPlan:
         name = step if isinstance(step, str) else step.name
         return [i for i in self.items if i.step.name == name]
 
+    def intermediates(self) -> list[tuple[Path, int]]:
+        """Each intermediate file this video's job keeps, with its estimated size."""
+        return [
+            (i.plan.out, int(resources.frame_bytes(i.plan.frames, *i.plan.size, i.plan.channels)))
+            for i in self.items
+            if i.step.needs.intermediate and i.plan is not None and i.plan.size and i.plan.out is not None
+        ]
+
     def disk_bytes(self) -> int:
         """Disk the intermediates and the delivered file need."""
-        total = sum(
-            resources.frame_bytes(i.plan.frames, *i.plan.size, i.plan.channels)
-            for i in self.items
-            if i.step.needs.intermediate and i.plan is not None and i.plan.size
-        )
+        total = sum(size for _path, size in self.intermediates())
         last = self.items[self.final[0]].plan if self.final else None
         if last is not None and last.size:
             total += 0.1 * resources.frame_bytes(self.info.frame_count, *last.size, 3)  # the delivered file

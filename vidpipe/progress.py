@@ -13,6 +13,8 @@ from vidpipe import interrupt
 class Reporter(Protocol):
     def advance(self, video: str, step: str, total: int, n: int) -> None: ...
 
+    def notice(self, text: str) -> None: ...
+
 
 _reporter: Reporter | None = None
 _lock = threading.Lock()
@@ -29,6 +31,13 @@ def advance(video: str, step: str, total: int, n: int = 1) -> None:
     r = _reporter
     if r is not None:
         r.advance(video, step, total, n)
+
+
+def notice(text: str) -> None:
+    """Something the user should read now, before the run goes on (a warning)."""
+    r = _reporter
+    if r is not None and hasattr(r, "notice"):
+        r.notice(text)
 
 
 def frame_counter(video: str, step: str, total: int) -> Callable[[int], None]:

@@ -12,10 +12,14 @@ from functools import lru_cache
 
 import numpy as np
 
+from vidpipe.errors import OutOfMemory
 from vidpipe.models import cache
 from vidpipe.models.backend import Backend, activation_bytes_per_pixel
 from vidpipe.models.registry import ModelSpec, ncnn_files
 
+#: what ncnn's layers return when an allocation fails (host memory, or Vulkan device memory:
+#: vkAllocateMemory failing, which on a GPU shared by several jobs is the usual failure)
+NCNN_OUT_OF_MEMORY = -100
 
 
 @contextlib.contextmanager
@@ -84,9 +88,12 @@ class NcnnUpscaler:
         ex = self._net.create_extractor()
         ex.input("data", mat)
         ret, out = ex.extract("output")
+        result = np.array(out) if ret == 0 else None
+        if ret == NCNN_OUT_OF_MEMORY or (ret == 0 and result.size == 0):  # a failed allocation: a smaller tile may fit
+            raise OutOfMemory(f"{self.spec.name} on {self.device}: out of memory for a {w}x{h} input (ncnn code {ret})")
         if ret != 0:
             raise RuntimeError(f"ncnn inference failed with code {ret}")
-        return np.array(out)
+        return result
 
 
 def load(spec: ModelSpec, threads: int | None = None) -> NcnnUpscaler:
