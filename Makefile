@@ -10,12 +10,12 @@ STAMP  := $(VENV)/.installed-$(ORT)
 CHROMIUM := /usr/bin/chromium
 PORT   ?= 4200
 
-.PHONY: run test install clean bench gpu-check server deploy worker browser
+.PHONY: run test install clean bench gpu-check server deploy worker browser postgres
 
 run: $(STAMP)  ## enhance every video in downloads/ into final_output/
 	$(VENV)/bin/vidpipe run
 
-test: $(STAMP) browser  ## the layering contracts and the test suite (CI runs this)
+test: $(STAMP) browser postgres  ## the layering contracts and the test suite (CI runs this)
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
@@ -62,6 +62,12 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  echo "installing Debian's chromium for the UI test"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing Debian's postgresql for the scale-out test"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
 
 clean:  ## remove caches and intermediates (keeps downloads/ and final_output/)
 	rm -rf .vidpipe logs .pytest_cache

@@ -27,19 +27,23 @@ def rows() -> list[dict]:
     ]
 
 
-def video_id(path: Path) -> str:
-    """The work folder name for ``path``: a video file's content hash, or a folder name /
-    input path as ``vidpipe cache`` lists it (for a video that is gone)."""
+def video_ids(path: Path) -> list[str]:
+    """The work folders made from ``path``: its content hash, every folder made from that
+    input (a video that is gone, or has changed since), or the id ``vidpipe cache`` shows."""
     listed = {r["video"]: r["source"] for r in rows()}
+    found = set()
     if path.is_file():
         from vidpipe.hashing import file_sha256
 
-        return file_sha256(path)[:16]
+        found.add(file_sha256(path)[:16])
     resolved = str(path.resolve())
-    for video, source in listed.items():
-        if str(path) == video or source == resolved:
-            return video
-    raise VidpipeError(f"{path}: no such file, and no intermediates were made from it")
+    found |= {video for video, source in listed.items() if source == resolved}
+    prefix = [video for video in listed if len(str(path)) >= 4 and video.startswith(str(path))]
+    if len(prefix) == 1:
+        found.add(prefix[0])
+    if not found:
+        raise VidpipeError(f"{path}: no such file, and no intermediates were made from it")
+    return sorted(found)
 
 
 def register(app: typer.Typer, err, fail) -> None:
@@ -62,10 +66,10 @@ def register(app: typer.Typer, err, fail) -> None:
               f"under {intermediates.cap_text()}")
         if not listed:
             return
-        print(f"{'video':44} {'step':14} {'segments':>8} {'size':>9}  last used")
+        print(f"{'video (id)':44} {'step':14} {'segments':>8} {'size':>9}  last used")
         previous = None
         for r in listed:
-            name = "" if r["video"] == previous else f"{Path(r['source']).name or '?'} ({r['video'][:8]})"
+            name = "" if r["video"] == previous else f"{Path(r['source']).name or '?'} ({r['video']})"
             previous = r["video"]
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["last_used"]))
             print(f"{_cut(name, 44):44} {r['step']:14} {r['files']:8d} {fmt(r['bytes']):>9}  {when}")
@@ -79,10 +83,12 @@ def register(app: typer.Typer, err, fail) -> None:
         Delivered files are never touched; a later run recomputes what it needs."""
         try:
             age = intermediates.parse_age(older_than) if older_than else None
-            which = video_id(video) if video else None
+            which = video_ids(video) if video else [None]
         except VidpipeError as e:
             fail(str(e))
-        freed = intermediates.prune(age, which)
+        freed = intermediates.Freed()
+        for one in which:
+            freed += intermediates.prune(age, one)
         busy = (f"; kept {intermediates.fmt_bytes(freed.busy_bytes)} in {freed.busy_files} files a running job holds"
                 if freed.busy_files else "")
         err.print(f"freed {intermediates.fmt_bytes(freed.bytes)} in {freed.files} segment files{busy}", highlight=False)

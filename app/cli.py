@@ -249,7 +249,8 @@ def print_disk_use(results) -> None:
     done = [r for r in results if r.status == "done"]
     if not done:
         return
-    kept, evicted = sum(r.kept_bytes for r in done), sum(r.evicted_bytes for r in done)
+    evicted = sum(r.evicted_bytes for r in done)
+    kept = sum(intermediates.video_bytes(video) for video in {r.video for r in done if r.video})  # as they are now
     fmt = intermediates.fmt_bytes
     older = f" ({fmt(evicted)} evicted to stay under the cap)" if evicted else ""
     err.print(f"disk: {fmt(kept)} of intermediates kept in {shown(work_dir())}{older}; "

@@ -40,13 +40,22 @@ def register(app: typer.Typer, err, fail) -> None:
     def server(
         host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for other machines)."),
         port: int = typer.Option(4200, help="Port of the API and UI."),
+        database_url: str = typer.Option("", "--database-url", help="Postgres for several machines: "
+                                         "postgresql+asyncpg://user:password@host:5432/prefect (default: SQLite)."),
     ) -> None:
         """Start a Prefect server (UI + API) for vidpipe: SQLite in .vidpipe/server unless
-        PREFECT_API_DATABASE_CONNECTION_URL names Postgres; GPU-slot leases kept on disk."""
-        from deployments import admin
+        --database-url (or PREFECT_API_DATABASE_CONNECTION_URL) names Postgres; GPU-slot leases kept on disk."""
+        from deployments import admin, machines
 
         env = admin.server_env(host, port)
-        err.print(f"Prefect server: http://{host}:{port} (home {env['PREFECT_HOME']})", highlight=False)
+        if database_url:
+            env[machines.DB_ENV] = database_url
+        db = env.get(machines.DB_ENV, "")
+        if db:
+            machines.check_database(db)  # a wrong URL is one line now, not a server retrying forever
+        where = f"postgres {machines.shown_url(db)}" if db and not db.startswith("sqlite") else "sqlite"
+        err.print(f"Prefect server: http://{host}:{port} (home {env['PREFECT_HOME']}; database: {where})",
+                  highlight=False)
         err.print(f"then, in another shell: export PREFECT_API_URL=http://{host}:{port}/api; vidpipe deploy")
         raise typer.Exit(run_forwarding(admin.server_command(host, port), env))
 
@@ -67,15 +76,20 @@ def register(app: typer.Typer, err, fail) -> None:
     @app.command()
     def worker(
         pool: str = typer.Option("rtx3060", help="Work pool to take flow runs from."),
-        gpu_limit: str = typer.Option("gpu-rtx3060", help="This machine's GPU limit (one per GPU machine)."),
+        gpu_limit: str = typer.Option("gpu-rtx3060", help="This machine's GPU limit (one per GPU machine: gpu-<machine>)."),
+        gpu_slots: int = typer.Option(2, min=1, max=64, help="Slots of that limit when it has to be created."),
         limit: int = typer.Option(4, min=1, help="Flow runs at once on this machine (GPU steps are limited apart)."),
-        name: str = typer.Option("", help="Worker name (default: pool-hostname)."),
+        name: str = typer.Option("", help="Worker name (default: pool-machine)."),
+        machine: str = typer.Option("", help="This machine's name (default: VIDPIPE_MACHINE, else the host name)."),
     ) -> None:
-        """Run flow runs from the work pool on this machine."""
-        from deployments import admin
+        """Run flow runs from the work pool on this machine, holding slots of its own GPU limit."""
+        from deployments import admin, machines
 
+        machine = machine or machines.machine_name()
+        name = name or f"{pool}-{machine}"
         env = admin.worker_env(gpu_limit)
-        raise typer.Exit(run_forwarding(admin.worker_command(pool, limit, name or None), env))
+        err.print(machines.register_worker(pool, name, machine, gpu_limit, gpu_slots), highlight=False)
+        raise typer.Exit(run_forwarding(admin.worker_command(pool, limit, name), env))
 
     @app.command()
     def watch(

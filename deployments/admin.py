@@ -7,6 +7,8 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from vidpipe.errors import ConfigError
@@ -73,18 +75,26 @@ def require_api(env: dict[str, str] | None = None) -> str:
     return url
 
 
-def deploy(pool: str = POOL, gpu_limit: str = GPU_LIMIT, slots: int = GPU_SLOTS) -> list[str]:
-    """Create the work pool (if missing), the GPU limit (or set its slots) and the
-    deployments (updated in place when they exist). Returns the deployment names."""
+@contextmanager
+def api_client() -> Iterator:
+    """A client of the server at ``PREFECT_API_URL``, which answers (else one line)."""
     url = require_api()
     from prefect import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectNotFound
-    from prefect.workers.process import ProcessWorker
 
     with get_client(sync_client=True) as client:
         if client.api_healthcheck() is not None:
             raise ConfigError(f"the Prefect server at {url} does not answer: is `vidpipe server` running?")
+        yield client
+
+
+def deploy(pool: str = POOL, gpu_limit: str = GPU_LIMIT, slots: int = GPU_SLOTS) -> list[str]:
+    """Create the work pool (if missing), the GPU limit (or set its slots) and the
+    deployments (updated in place when they exist). Returns the deployment names."""
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+    from prefect.workers.process import ProcessWorker
+
+    with api_client() as client:
         try:
             client.read_work_pool(pool)
         except ObjectNotFound:

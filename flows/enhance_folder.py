@@ -31,8 +31,8 @@ class FileResult:
     engine: str = ""  # model, backend and device used
     url: str = ""  # presigned download link, when uploaded
     reused: str = ""  # "3/8": segments taken from the cache
-    kept_bytes: int = 0  # intermediates this video left in the work folder
-    evicted_bytes: int = 0  # older intermediates removed to stay under the cap
+    video: str = ""  # the id of its intermediates' folder
+    evicted_bytes: int = 0  # intermediates removed to stay under the cap
 
 
 @dataclass
@@ -117,5 +117,5 @@ def _one(job: VideoJob, settings: JobSpec, log) -> FileResult:
     out = state.result()
     reused = f"{out.reused}/{out.segments}" if out.reused else ""
     return FileResult(str(src), "done", out.path, seconds=seconds, engine=out.engine, url=out.url or "", reused=reused,
-                      message="; ".join(getattr(out, "notes", [])), kept_bytes=out.kept_bytes,
+                      message="; ".join(getattr(out, "notes", [])), video=out.video,
                       evicted_bytes=out.evicted_bytes)

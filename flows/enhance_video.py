@@ -60,8 +60,8 @@ class VideoResult:
     url: str | None = None  # presigned download link of the video
     engine: str = ""  # each step that ran, with its device and model
     notes: list[str] = field(default_factory=list)  # what the user should know (streams dropped...)
-    kept_bytes: int = 0  # this video's intermediates left in the work folder
-    evicted_bytes: int = 0  # older intermediates removed to stay under the cap
+    video: str = ""  # the id of its intermediates' folder (its content hash, 16 digits)
+    evicted_bytes: int = 0  # intermediates removed to stay under the cap
 
 
 def run_step(name: str, work, *, return_state: bool = False):
@@ -112,21 +112,36 @@ def _enhance(job: VideoJob, spec, started: float) -> VideoResult:
     for step in plan.segment_steps:
         log.info("%s: %s", step.name, step.describe(plan.of(step)[0].work))
     with intermediates.in_use(info.sha256, info.path):  # no eviction touches this video's files meanwhile
-        evicted, warning = intermediates.prepare(plan.intermediates(), info.path)
-        if warning:
-            log.warning("%s", warning)
-            progress.notice(warning)
-        if evicted.files:
-            log.info("evicted %s of older intermediates (%d segment files) to stay under the %s",
-                     intermediates.fmt_bytes(evicted.bytes), evicted.files, intermediates.cap_text())
+        evicted = _housekeeping(log, info.path, lambda: _make_room(plan, info, log))
         check_free_space(work_dir(), plan.disk_bytes(), info.path)
         result = _deliver(job, spec, info, timeline, plan, started, log)
-    after = intermediates.evict_to_cap()  # the cap holds again once the run lets go of its files
-    result.kept_bytes = intermediates.video_bytes(info.sha256)
+    after = _housekeeping(log, info.path, intermediates.evict_to_cap)  # the cap holds again once the run lets go
+    result.video = info.sha256[:16]
     result.evicted_bytes = evicted.bytes + after.bytes
-    log.info("%s: %s of intermediates kept in %s (%s)", info.path, intermediates.fmt_bytes(result.kept_bytes),
-             work_dir(), intermediates.cap_text())
+    kept = intermediates.video_bytes(info.sha256)
+    log.info("%s: %s of intermediates kept in %s (%s)", info.path, intermediates.fmt_bytes(kept), work_dir(),
+             intermediates.cap_text())
     return result
+
+
+def _make_room(plan, info, log) -> intermediates.Freed:
+    evicted, warning = intermediates.prepare(plan.intermediates(), info.path)
+    if warning:
+        log.warning("%s", warning)
+        progress.notice(warning)
+    if evicted.files:
+        log.info("evicted %s of older intermediates (%d segment files) to stay under %s",
+                 intermediates.fmt_bytes(evicted.bytes), evicted.files, intermediates.cap_text())
+    return evicted
+
+
+def _housekeeping(log, path: str, fn) -> intermediates.Freed:
+    """The cap's upkeep never fails a video: a file system error is a warning."""
+    try:
+        return fn()
+    except OSError as e:
+        log.warning("%s: could not evict intermediates (%s); the work folder may stay over its cap", path, e)
+        return intermediates.Freed()
 
 
 def _deliver(job: VideoJob, spec, info, timeline, plan, started: float, log) -> VideoResult:

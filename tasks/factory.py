@@ -14,7 +14,7 @@ from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.cache import RETRIES, StepCache
-from tasks.gpu import gpu_slot
+from tasks.gpu import slot_for
 from vidpipe import storage
 from vidpipe.steps import Plan, Step, execute
 
@@ -33,7 +33,7 @@ def task_for(step: Step) -> Task:
 
 def _make(step: Step) -> Task:
     def body(work, plan: Plan | None = None):
-        return execute(step, work, plan, gpu_slot)
+        return execute(step, work, plan, slot_for(step))
 
     body.__name__ = body.__qualname__ = step.name
     body.__doc__ = type(step).__doc__

@@ -4,7 +4,8 @@ a Prefect global concurrency limit while it runs (inside the task body, so a cac
 hit never waits for a slot, and a step on the CPU takes none). The limit's name is ``VIDPIPE_GPU_LIMIT`` (one limit per
 GPU machine: ``vidpipe worker`` sets it); in a deployment run without it,
 ``gpu-rtx3060``; in a local run without it, none (one process, one run); ``none``
-turns it off."""
+turns it off. ``VIDPIPE_LIMIT_CPU_MODELS=1``: model steps hold a slot on the CPU too (a
+CPU machine in a pool: two flow runs never run two networks on the same cores)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,15 @@ def gpu_slot(needed: bool = True) -> Iterator[None]:
         return
     with concurrency(name, occupy=1, strict=True, lease_duration=120):
         yield
+
+
+def cpu_models_limited() -> bool:
+    return os.environ.get("VIDPIPE_LIMIT_CPU_MODELS", "").strip().lower() in ("1", "true", "yes")
+
+
+def slot_for(step):
+    """The slot ``execute`` takes for ``step``: the GPU limit's when it runs on this machine's
+    GPU (or, with ``VIDPIPE_LIMIT_CPU_MODELS``, whenever it runs a model)."""
+    if step.needs.model and cpu_models_limited():
+        return lambda _on_gpu: gpu_slot(True)
+    return gpu_slot

@@ -95,7 +95,11 @@ def test_a_prune_never_removes_what_another_process_holds(home):
         holder.wait()
     assert held.exists() and recent.exists() and not stale.exists()
     assert (freed.files, freed.busy_files) == (1, 1)
-    assert intermediates.prune(video="e" * 64).files == 1 and not recent.exists()
+    leftover = recent.with_name(".seg0002-abababababababab.99999999.partial.nut")  # a killed writer's
+    leftover.write_bytes(b"\0" * 100)
+    assert intermediates.entries() and all(e.path != leftover for e in intermediates.entries())
+    assert intermediates.prune(video="eeee").files == 1 and not recent.exists()  # an id prefix, as listed
+    assert not leftover.exists() and not (home / "work" / ("e" * 16)).exists()
     assert intermediates.prune().files == 1 and not held.exists()  # the holder died: its lock went with it
 
 

@@ -190,7 +190,7 @@ def test_out_of_memory_lowers_batch_then_tile_and_they_stay_lowered(photo, torch
 
 def test_ncnn_out_of_memory_lowers_the_tile(photo):
     """ncnn reports a failed allocation (Vulkan device memory on a shared GPU) as code
-    -100: that is the tile back-off, not a failed video. A simulated device that cannot
+    -100, or as an empty result: that is the tile back-off, not a failed video. A simulated device that cannot
     hold an input over 80 px: the tile halves until tiles fit, stays there, and the
     frames are the real network's tiled output."""
     import ncnn
@@ -207,8 +207,8 @@ def test_ncnn_out_of_memory_lowers_the_tile(photo):
             return self.ex.input(name, mat)
 
         def extract(self, name):
-            if max(inputs[-1]) > limit["px"]:
-                return ncnn_sr.NCNN_OUT_OF_MEMORY, ncnn.Mat()
+            if max(inputs[-1]) > limit["px"]:  # ncnn's code, or (seen on Vulkan) success with nothing in it
+                return (ncnn_sr.NCNN_OUT_OF_MEMORY if len(inputs) % 2 else 0), ncnn.Mat()
             return self.ex.extract(name)
 
     class TightNet:

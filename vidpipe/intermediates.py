@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidpipe.errors import ConfigError
-from vidpipe.media.writer import SEGMENT_SUFFIX
+from vidpipe.media.writer import SEGMENT_SUFFIX, clean_partials
 from vidpipe.paths import home, work_dir
 
 GB = 1e9
@@ -60,6 +60,13 @@ class Freed:
     files: int = 0
     busy_bytes: int = 0
     busy_files: int = 0
+
+    def __iadd__(self, other: Freed) -> Freed:
+        self.bytes += other.bytes
+        self.files += other.files
+        self.busy_bytes += other.busy_bytes
+        self.busy_files += other.busy_files
+        return self
 
 
 def fmt_bytes(n: float) -> str:
@@ -105,10 +112,10 @@ def entries() -> list[Entry]:
     root = work_dir()
     if not root.is_dir():
         return found
-    for video in sorted(p for p in root.iterdir() if p.is_dir()):
-        for step in sorted(p for p in video.iterdir() if p.is_dir()):
+    for video in _folders(root):
+        for step in _folders(video):
             groups: dict[str, list[tuple[Path, os.stat_result]]] = {}
-            for path in step.iterdir():
+            for path in _listing(step):
                 if path.name.startswith("."):
                     continue
                 try:
@@ -122,6 +129,18 @@ def entries() -> list[Entry]:
                     sum(st.st_size for _, st in files), max(st.st_mtime for _, st in files),
                 ))
     return found
+
+
+def _listing(folder: Path) -> list[Path]:
+    """A folder's entries; none when another process removed it meanwhile."""
+    try:
+        return list(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _folders(folder: Path) -> list[Path]:
+    return sorted(p for p in _listing(folder) if p.is_dir())
 
 
 def total() -> int:
@@ -201,14 +220,28 @@ def remove(chosen: Iterable[Entry]) -> Freed:
                     freed.busy_bytes += e.size
                     freed.busy_files += 1
                     continue
-                for f in e.files:
-                    with contextlib.suppress(FileNotFoundError):
-                        f.unlink()
-                freed.bytes += e.size
-                freed.files += 1
+                gone = _unlink(sorted(e.files, key=lambda f: f != e.path))  # the segment file first
+                if gone:
+                    freed.bytes += gone
+                    freed.files += 1
             if free:
+                for step in _folders(work_dir() / video):
+                    clean_partials(step)  # what a killed writer left (its process is gone)
                 _drop_empty(work_dir() / video)
     return freed
+
+
+def _unlink(files: list[Path]) -> int:
+    """Remove ``files``; the bytes that were there (another eviction may have been first)."""
+    gone = 0
+    for f in files:
+        try:
+            size = f.stat().st_size
+            f.unlink()
+        except FileNotFoundError:
+            continue
+        gone += size
+    return gone
 
 
 def _drop_empty(folder: Path) -> None:
@@ -231,9 +264,10 @@ def evict(target: int) -> Freed:
         if have <= target:
             break
         done = remove([e])
-        freed.bytes += done.bytes
-        freed.files += done.files
-        have -= done.bytes
+        if done.busy_files:  # a run holds it: still here
+            continue
+        have -= e.size  # removed now, or by another process meanwhile: not here either way
+        freed += done
     return freed
 
 
@@ -244,11 +278,11 @@ def evict_to_cap() -> Freed:
 
 def prune(older_than: float | None = None, video: str | None = None) -> Freed:
     """Remove the segment files not used for ``older_than`` seconds, of one video
-    (content hash) or all, except those a running job holds."""
+    (its content hash, or a prefix of its id) or all, except those a running job holds."""
     now = time.time()
     return remove(
         e for e in entries()
-        if (older_than is None or now - e.used >= older_than) and (video is None or e.video == video[:16])
+        if (older_than is None or now - e.used >= older_than) and (video is None or e.video.startswith(video[:16]))
     )
 
 

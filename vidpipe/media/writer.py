@@ -15,6 +15,8 @@ The pixels are identical either way, so cache keys do not depend on the choice."
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
@@ -66,6 +68,38 @@ def segment_path(sha256: str, step: str, segment_name: str, key: str) -> Path:
 def partial_name(path: Path) -> Path:
     """Where a file is written before it is complete (hidden, same folder)."""
     return path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
+
+
+_PARTIAL = re.compile(r"^\..+\.(\d+)\.partial(\.[^.]+)?$")
+
+
+def clean_partials(folder: str | Path) -> int:
+    """Remove partial files and folders a killed run left behind (``.<name>.<pid>.partial.<ext>``,
+    a PNG sequence's ``.<name>.<pid>.partial/``) whose writer process is gone. Returns how
+    many were removed."""
+    removed = 0
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    for f in folder.glob(".*.partial*"):
+        match = _PARTIAL.match(f.name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        if f.is_dir() and not f.is_symlink():
+            shutil.rmtree(f, ignore_errors=True)
+        else:
+            f.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
 
 
 #: planar RGB(A) formats: which HWC channel goes to each plane

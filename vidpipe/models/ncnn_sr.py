@@ -88,12 +88,11 @@ class NcnnUpscaler:
         ex = self._net.create_extractor()
         ex.input("data", mat)
         ret, out = ex.extract("output")
-        result = np.array(out) if ret == 0 else None
-        if ret == NCNN_OUT_OF_MEMORY or (ret == 0 and result.size == 0):  # a failed allocation: a smaller tile may fit
+        if ret == NCNN_OUT_OF_MEMORY or (ret == 0 and out.empty()):  # a failed allocation: a smaller tile may fit
             raise OutOfMemory(f"{self.spec.name} on {self.device}: out of memory for a {w}x{h} input (ncnn code {ret})")
         if ret != 0:
             raise RuntimeError(f"ncnn inference failed with code {ret}")
-        return result
+        return np.array(out)  # (never on an empty Mat: numpy would crash on it)
 
 
 def load(spec: ModelSpec, threads: int | None = None) -> NcnnUpscaler:
