@@ -83,6 +83,9 @@ def register(app: typer.Typer, err, fail) -> None:
         machine: str = typer.Option("", help="This machine's name (default: VIDPIPE_MACHINE, else the host name)."),
     ) -> None:
         """Run flow runs from the work pool on this machine, holding slots of its own GPU limit."""
+        from vidpipe.paths import check_home
+
+        check_home()  # before anything writes there
         from deployments import admin, machines
 
         machine = machine or machines.machine_name()

@@ -295,3 +295,7 @@ def test_a_wrong_database_url_or_no_server_is_one_line_before_anything_starts(tm
     env["PREFECT_API_URL"] = f"http://127.0.0.1:{closed}/api"  # a worker pointed at no server
     done = subprocess.run([VIDPIPE, "worker", "--machine", "x"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "does not answer" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    (tmp_path / "a-file").write_text("")
+    done = subprocess.run([VIDPIPE, "worker", "--machine", "x"], env=dict(env, VIDPIPE_HOME=str(tmp_path / "a-file")),
+                          capture_output=True, text=True, timeout=120)  # a work folder that cannot be written
+    assert done.returncode == 1 and "cannot write there" in done.stderr and "Traceback" not in done.stderr, done.stderr

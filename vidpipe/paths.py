@@ -14,3 +14,18 @@ def home() -> Path:
 def work_dir() -> Path:
     """Per-step intermediate files live below this folder."""
     return home() / "work"
+
+
+def check_home() -> None:
+    """The work folder takes a file (for a worker: before it takes any run); else one line."""
+    from vidpipe.errors import ConfigError
+
+    folder = home()
+    probe = folder / "work" / f".write-check-{os.getpid()}"
+    try:
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"VIDPIPE_HOME {folder}: cannot write there ({e.strerror or e}); every worker needs its "
+                          "work folder writable (the shared folder, for shared work)") from None
