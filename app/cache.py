@@ -13,6 +13,7 @@ import typer
 
 from vidpipe import intermediates
 from vidpipe.errors import VidpipeError
+from vidpipe.paths import work_dir
 
 
 def rows() -> list[dict]:
@@ -56,14 +57,14 @@ def register(app: typer.Typer, err, fail) -> None:
         if ctx.invoked_subcommand:
             return
         listed = rows()
+        held = sum(r["bytes"] for r in listed)
         if as_json:
-            print(json.dumps({"work_dir": str(intermediates.work_dir()), "cap_bytes": intermediates.cap(),
-                              "rows": listed}, indent=2))
+            print(json.dumps({"work_dir": str(work_dir()), "cap_bytes": intermediates.cap(held), "rows": listed},
+                             indent=2))
             return
         fmt = intermediates.fmt_bytes
         files = sum(r["files"] for r in listed)
-        print(f"{intermediates.work_dir()}: {fmt(sum(r['bytes'] for r in listed))} in {files} segment files, "
-              f"under {intermediates.cap_text()}")
+        print(f"{work_dir()}: {fmt(held)} in {files} segment files, under {intermediates.cap_text(held)}")
         if not listed:
             return
         print(f"{'video (id)':44} {'step':14} {'segments':>8} {'size':>9}  last used")

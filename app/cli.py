@@ -168,15 +168,13 @@ def _stop_on_signals():
 def _interrupted(paths: list[str], out: Path, spec) -> None:
     """The one line after a stop: what is kept of the videos the run had reached, how to
     go on; exit 130 (SIGINT) or 143."""
-    from vidpipe.jobs import find_videos, output_names, segments_kept
+    from vidpipe.jobs import default_name, find_videos, segments_kept
 
     code = 128 + interrupt.requested()
     kept = total = 0
     try:
-        videos = [v for v in find_videos(paths) if v.is_file()]
-        names = output_names(videos, out)
-        for v in videos:
-            k, t = segments_kept(v, out / names[v], spec)
+        for v in (v for v in find_videos(paths) if v.is_file()):
+            k, t = segments_kept(v, out / default_name(v), spec)  # the segments do not depend on the output name
             kept, total = kept + k, total + t
     except Exception:  # noqa: BLE001 - the count is a courtesy; the exit must happen
         pass
@@ -250,11 +248,12 @@ def print_disk_use(results) -> None:
     if not done:
         return
     evicted = sum(r.evicted_bytes for r in done)
-    kept = sum(intermediates.video_bytes(video) for video in {r.video for r in done if r.video})  # as they are now
+    now = intermediates.sizes()
+    kept = sum(now.get(video, 0) for video in {r.video for r in done})  # as they are now
     fmt = intermediates.fmt_bytes
     older = f" ({fmt(evicted)} evicted to stay under the cap)" if evicted else ""
     err.print(f"disk: {fmt(kept)} of intermediates kept in {shown(work_dir())}{older}; "
-              f"{fmt(intermediates.total())} in all, under {intermediates.cap_text()}; "
+              f"{fmt(sum(now.values()))} in all, under {intermediates.cap_text(sum(now.values()))}; "
               "vidpipe cache lists them, vidpipe cache prune frees them", highlight=False)
 
 

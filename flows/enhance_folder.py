@@ -14,7 +14,8 @@ from prefect import flow, get_run_logger
 from flows.enhance_video import enhance_video, run_step
 from vidpipe import interrupt, steps
 from vidpipe.config import JobSpec, VideoJob
-from vidpipe.jobs import clean_partials, default_name, find_videos, is_current, not_a_file, output_names
+from vidpipe.jobs import default_name, find_videos, is_current, not_a_file, output_names
+from vidpipe.media.writer import clean_partials
 from vidpipe.media import background
 from vidpipe.models import cache
 from vidpipe.resources import Busy, video_lock
@@ -117,5 +118,5 @@ def _one(job: VideoJob, settings: JobSpec, log) -> FileResult:
     out = state.result()
     reused = f"{out.reused}/{out.segments}" if out.reused else ""
     return FileResult(str(src), "done", out.path, seconds=seconds, engine=out.engine, url=out.url or "", reused=reused,
-                      message="; ".join(getattr(out, "notes", [])), video=out.video,
+                      message="; ".join(out.notes), video=out.video,
                       evicted_bytes=out.evicted_bytes)

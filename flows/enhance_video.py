@@ -118,9 +118,10 @@ def _enhance(job: VideoJob, spec, started: float) -> VideoResult:
     after = _housekeeping(log, info.path, intermediates.evict_to_cap)  # the cap holds again once the run lets go
     result.video = info.sha256[:16]
     result.evicted_bytes = evicted.bytes + after.bytes
-    kept = intermediates.video_bytes(info.sha256)
-    log.info("%s: %s of intermediates kept in %s (%s)", info.path, intermediates.fmt_bytes(kept), work_dir(),
-             intermediates.cap_text())
+    kept = intermediates.sizes()
+    log.info("%s: %s of intermediates kept in %s (%s)", info.path,
+             intermediates.fmt_bytes(kept.get(result.video, 0)), work_dir(),
+             intermediates.cap_text(sum(kept.values())))
     return result
 
 

@@ -97,9 +97,11 @@ def test_a_prune_never_removes_what_another_process_holds(home):
     assert (freed.files, freed.busy_files) == (1, 1)
     leftover = recent.with_name(".seg0002-abababababababab.99999999.partial.nut")  # a killed writer's
     leftover.write_bytes(b"\0" * 100)
+    writing = recent.with_name(f".seg0003-abababababababab.{os.getpid()}.partial.nut")  # a live writer's
+    writing.write_bytes(b"\0" * 100)
     assert intermediates.entries() and all(e.path != leftover for e in intermediates.entries())
     assert intermediates.prune(video="eeee").files == 1 and not recent.exists()  # an id prefix, as listed
-    assert not leftover.exists() and not (home / "work" / ("e" * 16)).exists()
+    assert not leftover.exists() and writing.exists()  # a running writer's partial file is never taken
     assert intermediates.prune().files == 1 and not held.exists()  # the holder died: its lock went with it
 
 

@@ -194,11 +194,16 @@ class VideoLocation(BaseModel):
     )
 
 
+def default_name(source: str | Path) -> str:
+    """The output name of ``source`` when no other input claims it (vidpipe.jobs.output_names)."""
+    return f"{Path(source).stem}_final.mp4"
+
+
 class VideoJob(JobSpec, VideoLocation):
     """One video to enhance."""
 
     def output_path(self) -> Path:
-        return Path(self.output_dir) / (self.output_name or f"{Path(self.input).stem}_final.mp4")
+        return Path(self.output_dir) / (self.output_name or default_name(self.input))
 
     def spec(self) -> JobSpec:
         return JobSpec(**self.model_dump(exclude={"input", "output_dir", "output_name"}))

@@ -30,8 +30,8 @@ from pathlib import Path
 from vidpipe.errors import ConfigError
 from vidpipe.media.writer import SEGMENT_SUFFIX, clean_partials
 from vidpipe.paths import home, work_dir
+from vidpipe.resources import GB
 
-GB = 1e9
 DEFAULT_CAP = 20 * 10**9
 CAP_ENV = "VIDPIPE_CACHE_MAX"
 SOURCE_FILE = "source.txt"  # in each video's folder: the input it was made from, for listings
@@ -86,8 +86,9 @@ def parse_size(text: str) -> int | None:
     return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 
-def cap() -> int | None:
-    """The cap in bytes, or None for no cap."""
+def cap(held: int | None = None) -> int | None:
+    """The cap in bytes, or None for no cap. ``held``: what the work folder holds now, when
+    the caller has just counted it (the default cap depends on it)."""
     text = os.environ.get(CAP_ENV, "").strip()
     if text:
         return parse_size(text)
@@ -95,11 +96,11 @@ def cap() -> int | None:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     free = shutil.disk_usage(folder).free
-    return int(min(DEFAULT_CAP, 0.25 * (free + total())))
+    return int(min(DEFAULT_CAP, 0.25 * (free + (total() if held is None else held))))
 
 
-def cap_text() -> str:
-    c = cap()
+def cap_text(held: int | None = None) -> str:
+    c = cap(held)
     source = f"{CAP_ENV}" if os.environ.get(CAP_ENV, "").strip() else "the default"
     return f"no cap ({source})" if c is None else f"a {fmt_bytes(c)} cap ({source})"
 
@@ -143,12 +144,16 @@ def _folders(folder: Path) -> list[Path]:
     return sorted(p for p in _listing(folder) if p.is_dir())
 
 
+def sizes() -> dict[str, int]:
+    """Bytes kept per video id, from one look at the work folder."""
+    kept: dict[str, int] = {}
+    for e in entries():
+        kept[e.video] = kept.get(e.video, 0) + e.size
+    return kept
+
+
 def total() -> int:
-    return sum(e.size for e in entries())
-
-
-def video_bytes(sha256: str) -> int:
-    return sum(e.size for e in entries() if e.video == sha256[:16])
+    return sum(sizes().values())
 
 
 def source_of(video: str) -> str:
@@ -254,10 +259,11 @@ def _drop_empty(folder: Path) -> None:
             folder.rmdir()
 
 
-def evict(target: int) -> Freed:
+def evict(target: int, items: list[Entry] | None = None) -> Freed:
     """Remove least-recently-used segment files, whole, until the work folder holds at
-    most ``target`` bytes (or only files that running jobs hold are left)."""
-    items = sorted(entries(), key=lambda e: e.used)
+    most ``target`` bytes (or only files that running jobs hold are left). ``items``: the
+    work folder's entries, when the caller has just listed them."""
+    items = sorted(entries() if items is None else items, key=lambda e: e.used)
     have = sum(e.size for e in items)
     freed = Freed()
     for e in items:
@@ -272,8 +278,9 @@ def evict(target: int) -> Freed:
 
 
 def evict_to_cap() -> Freed:
-    c = cap()
-    return Freed() if c is None else evict(c)
+    items = entries()
+    c = cap(sum(e.size for e in items))
+    return Freed() if c is None else evict(c, items)
 
 
 def prune(older_than: float | None = None, video: str | None = None) -> Freed:
@@ -297,10 +304,11 @@ def prepare(planned: list[tuple[Path, int]], label: str) -> tuple[Freed, str]:
             os.utime(path, (now, now))
         except FileNotFoundError:
             missing += size
-    c = cap()
+    items = entries()
+    c = cap(sum(e.size for e in items))
     if c is None:
         return Freed(), ""
-    freed = evict(max(0, c - missing))
+    freed = evict(max(0, c - missing), items)
     whole = sum(size for _path, size in planned)
     warning = ""
     if whole > c:

@@ -5,29 +5,26 @@ new starts. The front end decides what to tell the user and how to exit."""
 
 from __future__ import annotations
 
-import threading
-
 from vidpipe.errors import Interrupted
 
-_event = threading.Event()
-_signal = [0]
+_signal = 0  # the signal that asked to stop, 0 for none (an int: set and read atomically)
 
 
 def request(signum: int = 2) -> None:
-    _signal[0] = signum
-    _event.set()
+    global _signal
+    _signal = signum
 
 
 def requested() -> int:
     """The signal that asked to stop (2 SIGINT, 15 SIGTERM), or 0."""
-    return _signal[0] if _event.is_set() else 0
+    return _signal
 
 
 def check() -> None:
-    if _event.is_set():
+    if _signal:
         raise Interrupted("interrupted")
 
 
 def reset() -> None:
-    _event.clear()
-    _signal[0] = 0
+    global _signal
+    _signal = 0

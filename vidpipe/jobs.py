@@ -8,9 +8,9 @@ import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from vidpipe.config import default_name
 from vidpipe.errors import VidpipeError
 from vidpipe.media.encode import read_source, source_id
-from vidpipe.media.writer import clean_partials  # noqa: F401 - the folder sweep's clean-up, with the names
 from vidpipe.media.probe import probe
 from vidpipe.pipeline import VideoPlan, plan_video
 from vidpipe.steps.export_alpha import read_tag
@@ -42,10 +42,6 @@ def not_a_file(path: Path) -> str | None:
     if path.is_dir():
         return f"{path}: is a folder, not a video file"
     return None
-
-
-def default_name(source: str | Path) -> str:
-    return f"{Path(source).stem}_final.mp4"
 
 
 def output_names(sources: list[str | Path], output_dir: str | Path) -> dict[Path, str]:
@@ -134,4 +130,3 @@ def segments_kept(source: str | Path, output: str | Path, spec) -> tuple[int, in
         return 0, 0
     units = plan.of(plan.segment_steps[0])
     return sum(1 for u in units if u.plan is not None and telemetry.finished(u.plan.out)), len(units)
-    return True

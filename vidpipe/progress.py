@@ -36,7 +36,7 @@ def advance(video: str, step: str, total: int, n: int = 1) -> None:
 def notice(text: str) -> None:
     """Something the user should read now, before the run goes on (a warning)."""
     r = _reporter
-    if r is not None and hasattr(r, "notice"):
+    if r is not None:
         r.notice(text)
 
 

@@ -24,6 +24,7 @@ from vidpipe.media.frames import rotate_upright
 from vidpipe.media.pipeline import run_frames
 from vidpipe.media.probe import MediaInfo, probe
 from vidpipe.media.writer import partial_name
+from vidpipe.paths import prove_writable
 
 #: per container: audio codecs taken as they are, and what anything else becomes
 AUDIO_POLICY = {
@@ -142,10 +143,7 @@ def check_output_folder(folder: str | Path) -> None:
     mounts, a file in the way); OutputError with one line otherwise."""
     folder = Path(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe_file = folder / f".vidpipe-write-test.{os.getpid()}"
-        probe_file.write_bytes(b"")
-        probe_file.unlink()
+        prove_writable(folder)
     except OSError as e:
         raise OutputError(f"{folder}: output folder is not writable ({e.strerror or e})") from None
 

@@ -14,6 +14,7 @@ The pixels are identical either way, so cache keys do not depend on the choice."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -98,8 +99,9 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # another user's process: alive
         return True
+    return True
 
 
 #: planar RGB(A) formats: which HWC channel goes to each plane
@@ -141,11 +143,8 @@ class LosslessWriter:
             self._stream.thread_count = min(4, os.cpu_count() or 1)  # slice threads
             self._stream.codec_context.time_base = 1 / rate
         except BaseException:  # nothing half-made is left behind
-            try:
-                self._container.close()
-            except av.FFmpegError:
-                pass
-            self._tmp.unlink(missing_ok=True)
+            with contextlib.suppress(av.FFmpegError):
+                self.abort()
             raise
         self._fmt = "rgba" if alpha else "rgb24"
         self._pix_fmt = self._stream.pix_fmt
