@@ -11,28 +11,46 @@ from pathlib import Path
 import typer
 
 
-def run_forwarding(command: list[str], env: dict) -> int:
-    """Run Prefect's server or worker as a child that gets the same SIGTERM / SIGINT as
-    this process (a service manager's stop, a terminal's Ctrl-C), so it shuts down
-    cleanly and is never left running on its own."""
+def run_forwarding(command: list[str] | list[list[str]], env: dict) -> int:
+    """Run Prefect's server or worker (or several processes) as children that get the
+    same SIGTERM / SIGINT as this process (a service manager's stop, a terminal's
+    Ctrl-C), so they shut down cleanly and are never left running on their own. When one
+    ends, the others are stopped; its exit status is returned."""
     import signal
 
-    child = subprocess.Popen(command, env=env, start_new_session=True)  # signals reach it once, from here
+    commands = command if command and isinstance(command[0], list) else [command]
+    children = [subprocess.Popen(c, env=env, start_new_session=True) for c in commands]  # signals reach them once
 
     def forward(signum, _frame):
-        if child.poll() is None:
-            child.send_signal(signum)
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
 
     old = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while True:
             try:
-                return child.wait()
+                ended = _first_to_end(children)
+                forward(signal.SIGTERM, None)  # the rest go with it
+                for child in children:
+                    child.wait()
+                return ended.returncode
             except KeyboardInterrupt:  # pragma: no cover - the handler above takes SIGINT
                 forward(signal.SIGINT, None)
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)
+
+
+def _first_to_end(children: list[subprocess.Popen]) -> subprocess.Popen:
+    if len(children) == 1:
+        children[0].wait()
+        return children[0]
+    while True:
+        for child in children:
+            if child.poll() is not None:
+                return child
+        time.sleep(0.2)
 
 
 def register(app: typer.Typer, err, fail) -> None:
@@ -81,18 +99,30 @@ def register(app: typer.Typer, err, fail) -> None:
         limit: int = typer.Option(4, min=1, help="Flow runs at once on this machine (GPU steps are limited apart)."),
         name: str = typer.Option("", help="Worker name (default: pool-machine)."),
         machine: str = typer.Option("", help="This machine's name (default: VIDPIPE_MACHINE, else the host name)."),
+        spread: bool = typer.Option(False, "--spread", help="Also take segments of any machine's videos, as many at "
+                                    "once as --gpu-slots (needs one VIDPIPE_HOME shared by every machine)."),
     ) -> None:
-        """Run flow runs from the work pool on this machine, holding slots of its own GPU limit."""
+        """Run flow runs from the work pool on this machine, holding slots of its own GPU limit;
+        with --spread, also a task worker that makes upscale/restore_faces segments of any run."""
         from vidpipe.paths import check_home
+        from vidpipe.telemetry import machine_name
 
         check_home()  # before anything writes there
         from deployments import admin, machines
 
-        machine = machine or machines.machine_name()
+        machine = machine or machine_name()
         name = name or f"{pool}-{machine}"
         env = admin.worker_env(gpu_limit)
         err.print(machines.register_worker(pool, name, machine, gpu_limit, gpu_slots), highlight=False)
-        raise typer.Exit(run_forwarding(admin.worker_command(pool, limit, name), env))
+        stored = machines.check_result_storage(machine)  # an unreachable object store: one line, before any run
+        if stored:
+            err.print(stored, highlight=False)
+        commands = [admin.worker_command(pool, limit, name)]
+        if spread:
+            commands.append(admin.task_worker_command(gpu_slots))
+            err.print(f"machine {machine} also takes segments of any run, {gpu_slots} at a time (shared work folder "
+                      f"{env['VIDPIPE_HOME']})", highlight=False)
+        raise typer.Exit(run_forwarding(commands, env))
 
     @app.command()
     def watch(

@@ -65,6 +65,11 @@ def worker_command(pool: str, limit: int, name: str | None = None) -> list[str]:
     return [prefect_cli(), "worker", "start", "--pool", pool, "--name", name, "--limit", str(limit)]
 
 
+def task_worker_command(slots: int) -> list[str]:
+    """This machine's task worker for spread segments (``tasks.spread``), ``slots`` at a time."""
+    return [sys.executable, "-c", f"from tasks.spread import serve; serve({int(slots)})"]
+
+
 def require_api(env: dict[str, str] | None = None) -> str:
     url = (env or os.environ).get("PREFECT_API_URL", "")
     if not url:

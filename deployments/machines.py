@@ -14,9 +14,7 @@ the server starts, so a wrong URL is one line instead of a server that retries f
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 from datetime import datetime, timezone
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,11 +24,6 @@ REGISTRY_PREFIX = "vidpipe-worker-"
 #: a worker whose heartbeat is older than this counts as gone (Prefect's own is every 30 s)
 LIVE_SECONDS = 90
 DB_ENV = "PREFECT_API_DATABASE_CONNECTION_URL"
-
-
-def machine_name() -> str:
-    """This machine's name: ``VIDPIPE_MACHINE``, else the host name."""
-    return os.environ.get("VIDPIPE_MACHINE", "").strip() or socket.gethostname()
 
 
 def _variable_name(worker: str) -> str:
@@ -82,6 +75,37 @@ def register_worker(pool: str, worker: str, machine: str, limit: str, slots: int
         else:  # a restarted worker, or one moved to another machine
             client.update_variable(VariableUpdate(name=name, value=record))
     return f"worker {worker} on machine {machine}, pool {pool}, {made}"
+
+
+STORAGE_ENV = "PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK"
+
+
+def check_result_storage(machine: str) -> str | None:
+    """When the task records go to a storage block (an S3 bucket every machine shares),
+    write one small object there now: a missing block, a wrong endpoint or bucket, or
+    refused credentials is one line before the worker takes a run. Returns a line to print."""
+    import os
+
+    slug = os.environ.get(STORAGE_ENV, "").strip()
+    if not slug:
+        return None
+    from prefect.blocks.core import Block
+
+    try:
+        block = Block.load(slug)
+    except Exception as e:  # noqa: BLE001 - any reason is the one line
+        raise ConfigError(f"task record storage {slug} ({STORAGE_ENV}): cannot load the block ({_words(e)})") from None
+    try:
+        block.write_path(f"vidpipe-probe/{machine}", b"")
+        block.read_path(f"vidpipe-probe/{machine}")
+    except Exception as e:  # noqa: BLE001
+        raise ConfigError(f"task record storage {slug} ({STORAGE_ENV}): cannot write there ({_words(e)}); every "
+                          "machine keeps its task records there") from None
+    return f"task records in {slug}"
+
+
+def _words(e: BaseException) -> str:
+    return f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
 
 
 def shown_url(url: str) -> str:

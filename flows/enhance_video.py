@@ -5,6 +5,7 @@ runs it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import segments
 from tasks import task_for
+from tasks.spread import Spread, groups
+from tasks.spread import takers as spread_takers
 from vidpipe import intermediates, progress, steps
 from vidpipe.config import VideoJob
 from vidpipe.jobs import output_names
@@ -147,9 +150,11 @@ def _housekeeping(log, path: str, fn) -> intermediates.Freed:
 
 def _deliver(job: VideoJob, spec, info, timeline, plan, started: float, log) -> VideoResult:
     wall_started = time.time()
-    futures = segments.submit(plan)
-    progress_id = segments.track_progress(info, plan, futures)
-    segments.results(futures)
+    spread = _spread(plan, log)
+    futures = segments.submit(plan, spread)
+    with spread.watching() if spread else contextlib.nullcontext():
+        progress_id = segments.track_progress(info, plan, futures)
+        segments.results(futures)
     t0 = time.monotonic()
     joined = run_unit(plan.join, return_state=True)
     result = joined.result()
@@ -198,6 +203,19 @@ def _upload(outputs: list[str], spec, rows: list[StepRow], log) -> list:
     rows.append(StepRow("upload", segments=len(outputs), cached=sum(not u.uploaded for u in uploads),
                         frames=0, seconds=time.monotonic() - t0, device=target.endpoint_url or "aws s3"))
     return uploads
+
+
+def _spread(plan, log) -> Spread | None:
+    """Segments go to every machine's task worker when some take them (``vidpipe worker --spread``)."""
+    if not groups(plan):
+        return None
+    takers = spread_takers(log)
+    if not takers:
+        return None
+    names = sorted({s.name for s in plan.segment_steps if s.spreads})
+    log.info("%s: %s of %d segments spread over %d task workers (%s); the rest runs here", plan.info.path,
+             "+".join(names), len(plan.final), len(takers), ", ".join(sorted(takers)))
+    return Spread(log)
 
 
 def _single_row(step: str, state, frames: int, seconds: float) -> StepRow:

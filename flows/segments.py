@@ -11,20 +11,31 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed, wait
 
 from tasks import task_for
+from tasks.spread import Spread, groups
 from vidpipe import telemetry
 from vidpipe.errors import MediaError
 from vidpipe.media.probe import MediaInfo
 from vidpipe.pipeline import Planned, VideoPlan
 
 
-def submit(plan: VideoPlan) -> list[PrefectFuture | None]:
+def submit(plan: VideoPlan, spread: Spread | None = None) -> list[PrefectFuture | None]:
     """One future per planned unit, in plan order (each unit's dependencies are
     submitted before it, so a first-in-first-out pool of any size cannot deadlock);
-    ``None`` for a streamed unit, which runs inside join."""
+    ``None`` for a streamed unit, which runs inside join. With ``spread``, each
+    segment's spread units are one background task for the machines' task workers
+    (the same future for each of them)."""
     futures: list[PrefectFuture | None] = [None] * len(plan.items)
+    batches = groups(plan) if spread is not None else {}
     for i in plan.tasks:
+        if futures[i] is not None:  # sent with its segment's first spread unit
+            continue
+        if i in batches:
+            future = spread.submit([plan.items[j] for j in batches[i]])
+            for j in batches[i]:
+                futures[j] = future
+            continue
         unit = plan.items[i]
-        waits = [futures[r] for d in unit.deps for r in plan.ready(d)]
+        waits = list(dict.fromkeys(futures[r] for d in unit.deps for r in plan.ready(d)))
         futures[i] = task_for(unit.step).submit(unit.work, unit.plan, wait_for=waits)
     return futures
 

@@ -11,6 +11,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -87,12 +88,15 @@ def farm(tmp_path_factory, postgres):
         deployed = subprocess.run([VIDPIPE, "deploy"], env=env, capture_output=True, text=True, timeout=300)
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
 
-        def start(machine: str, limit: str | None = None, home: Path | None = None) -> subprocess.Popen:
+        def start(machine: str, limit: str | None = None, home: Path | None = None,
+                  spread: bool = False) -> subprocess.Popen:
             machine_env = dict(env, VIDPIPE_HOME=str(home or base / machine), VIDPIPE_LIMIT_CPU_MODELS="1",
                                VIDPIPE_MACHINE=machine)
+            args = ["--spread"] if spread else []
             with (base / f"worker-{machine}.log").open("a") as f:
                 procs[machine] = subprocess.Popen(
-                    [VIDPIPE, "worker", "--machine", machine, "--gpu-limit", limit or f"gpu-{machine}", "--limit", "2"],
+                    [VIDPIPE, "worker", "--machine", machine, "--gpu-limit", limit or f"gpu-{machine}", "--limit", "2",
+                     *args],
                     env=machine_env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT,
                 )
             return procs[machine]
@@ -269,15 +273,164 @@ def test_a_machine_dies_mid_video_and_another_finishes_it_from_the_shared_work(f
         assert path.exists() and path.stat().st_mtime_ns == mtime, path
     assert len(stats()) == 8
 
+    assert frame_hashes(tmp_path / "out" / "long_final.mp4") == frame_hashes(_alone(farm, tmp_path, video))
+
+
+def _task_workers(url: str, count: int = 0, besides: set[str] = frozenset(), seconds: float = 120) -> set[str]:
+    """The task workers the server sees taking segments; with ``count``, wait until
+    that many are there that are not in ``besides`` (workers stopped a moment ago may
+    still be listed)."""
+    import httpx
+
+    from tasks.spread import segment
+
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = httpx.post(f"{url}/task_workers/filter", timeout=10,
+                            json={"task_worker_filter": {"task_keys": [segment.task_key]}})
+        found = {w["identifier"] for w in answer.json()} if answer.status_code == 200 else set()
+        if len(found - besides) >= count:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"{count} task workers never came online")
+        time.sleep(1)
+
+
+def _alone(farm, tmp_path: Path, video: Path, *args: str) -> Path:
+    """The same video made on one machine by `vidpipe run` (no server): the reference."""
     reference = tmp_path / "reference"
     alone = subprocess.run(
         [VIDPIPE, "run", str(video), "--out", str(reference), "--target", "none", "--scale", "2",
-         "--segment-seconds", "0.5", "--preset", "ultrafast", "--no-sample"],
+         "--segment-seconds", "0.5", "--preset", "ultrafast", "--no-sample", *args],
         env={**{k: v for k, v in farm.env.items() if not k.startswith("PREFECT_")},
              "VIDPIPE_HOME": str(tmp_path / "alone")}, capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )
     assert alone.returncode == 0, alone.stderr[-3000:]
-    assert frame_hashes(tmp_path / "out" / "long_final.mp4") == frame_hashes(reference / "long_final.mp4")
+    return reference / f"{video.stem}_final.mp4"
+
+
+def _machine_of(flow_run) -> str:
+    """The machine whose worker runs ``flow_run`` (its process's VIDPIPE_MACHINE)."""
+    pid = int(str(flow_run.infrastructure_pid).rsplit(":", 1)[-1])
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return next(v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"VIDPIPE_MACHINE="))
+
+
+def test_one_video_spreads_over_both_machines_and_survives_one_dying(farm, tmp_path):
+    """Machines e and f share one VIDPIPE_HOME and run `vidpipe worker --spread`. One video's
+    upscale segments are made on both (matte stays in its flow run, in order); then the
+    machine that does not run the flow dies while it makes a segment: that segment is
+    queued again and made by the other, and the output has the frames of a single-machine run."""
+    import json
+
+    from test_reliability import frame_hashes
+
+    for name in [m for m in farm.procs if m != "server"]:  # only e and f take this run
+        _stop(farm.procs.pop(name))
+    shared = tmp_path / "shared-home"
+    video = make_clip(tmp_path / "spread.mp4", 96, 64, frames=144, fps=24)  # 12 segments
+    job = dict(input=str(video), output_dir=str(tmp_path / "out"), target="none", scale=2, segment_seconds=0.5,
+               preset="ultrafast", background="#00b140")
+    before = _task_workers(farm.url)
+    farm.start("e", home=shared, spread=True)
+    farm.start("f", home=shared, spread=True)
+    _online(farm.url, "rtx3060-e", "rtx3060-f")
+    _task_workers(farm.url, 2, before)
+    made_on = lambda: {json.loads(p.read_text()).get("machine")  # noqa: E731
+                       for p in (shared / "work").glob("*/upscale/*.stats.json")}
+    with _client(farm.url) as client:
+        deployment = client.read_deployment_by_name("enhance-video/enhance-video")
+        run = client.create_flow_run_from_deployment(deployment.id, parameters={"job": job})
+        deadline = time.monotonic() + 300
+        while not (run.state and run.state.is_running() and run.infrastructure_pid):
+            assert time.monotonic() < deadline, "the flow run never started"
+            time.sleep(0.5)
+            run = client.read_flow_run(run.id)
+        here = _machine_of(run)
+        other = ({"e", "f"} - {here}).pop()
+        claims = lambda: [json.loads(p.read_text()) for p in (shared / "spread").glob("*.json")]  # noqa: E731
+        while not (other in made_on() and any(c["machine"] == other for c in claims())):
+            assert time.monotonic() < deadline, (farm.base / f"worker-{other}.log").read_text()[-3000:]
+            assert not client.read_flow_run(run.id).state.is_final(), "the video finished first: make it longer"
+            time.sleep(0.1)
+        assert here in made_on() or any(c["machine"] == here for c in claims())  # both machines at work
+        for pid in _machine_processes(other):
+            os.kill(pid, signal.SIGKILL)
+        farm.procs.pop(other).wait(timeout=30)
+        deadline = time.monotonic() + 600
+        while not run.state.is_final():
+            assert time.monotonic() < deadline, (farm.base / f"worker-{here}.log").read_text()[-3000:]
+            time.sleep(1)
+            run = client.read_flow_run(run.id)
+        log = (farm.base / f"worker-{here}.log").read_text()
+        assert run.state.is_completed(), log[-3000:]
+        assert "stopped answering while it made this segment; queued again" in log, log[-3000:]
+        assert "spread over 2 task workers" in log
+    assert made_on() == {"e", "f"}
+    assert len(list((shared / "work").glob("*/upscale/*.stats.json"))) == 12
+    assert not list((shared / "spread").glob("*.json"))  # no claim left behind
+    reference = _alone(farm, tmp_path, video, "--background", "#00b140")
+    assert frame_hashes(tmp_path / "out" / "spread_final.mp4") == frame_hashes(reference)
+    _stop(farm.procs.pop(here))
+
+
+def test_a_spread_machine_without_the_shared_home_fails_the_segment_in_one_line(farm, tmp_path):
+    """Machine g takes segments but has a home of its own: it cannot read what the run
+    stored, and the run fails with one line saying why, instead of waiting forever."""
+    for name in [m for m in farm.procs if m != "server"]:
+        _stop(farm.procs.pop(name))
+    before = _task_workers(farm.url)
+    farm.start("g", home=tmp_path / "g-home", spread=True)
+    _task_workers(farm.url, 1, before)
+    video = make_clip(tmp_path / "lonely.mp4", 64, 36, frames=12, fps=12)
+    started = time.monotonic()
+    done = subprocess.run(
+        [VIDPIPE, "run", str(video), "--out", str(tmp_path / "out"), "--target", "none", "--scale", "2",
+         "--segment-seconds", "0.5", "--no-sample"],
+        env=dict(farm.env, VIDPIPE_HOME=str(tmp_path / "here")), capture_output=True, text=True, timeout=300,
+        cwd=tmp_path)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "cannot read its parameters" in done.stderr and "--spread needs every machine's VIDPIPE_HOME" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out" / "lonely_final.mp4").exists()
+    print(f"failed in {time.monotonic() - started:.1f} s")
+    _stop(farm.procs.pop("g"))
+
+
+def test_task_records_in_an_object_store_are_checked_before_the_worker_starts(farm, s3_endpoint, tmp_path):
+    """PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK names an S3 bucket block (moto's server): the
+    worker writes there first; a missing bucket or block is one line before any run."""
+    import boto3
+
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket="records")
+    made = subprocess.run([sys.executable, "-c", f"""
+from prefect_aws import AwsCredentials, S3Bucket
+from prefect_aws.client_parameters import AwsClientParameters
+keys = AwsCredentials(aws_access_key_id="vidpipe-test", aws_secret_access_key="vidpipe-test", region_name="us-east-1",
+                      aws_client_parameters=AwsClientParameters(endpoint_url="{s3_endpoint}"))
+S3Bucket(bucket_name="records", credentials=keys).save("records", overwrite=True)
+S3Bucket(bucket_name="no-such-bucket", credentials=keys).save("missing", overwrite=True)
+"""], env=farm.env, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr[-2000:]
+    env = dict(farm.env, VIDPIPE_HOME=str(tmp_path / "h"), VIDPIPE_MACHINE="h")
+    for block, words in (("s3-bucket/missing", "cannot write there"), ("s3-bucket/nowhere", "cannot load the block")):
+        done = subprocess.run([VIDPIPE, "worker", "--gpu-limit", "gpu-h"], cwd=ROOT, capture_output=True, text=True,
+                              env=dict(env, PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK=block), timeout=120)
+        last = done.stderr.strip().splitlines()[-1]
+        assert done.returncode == 1 and words in last and block in last, done.stderr
+        assert "Traceback" not in done.stderr
+    log = tmp_path / "worker-h.log"
+    with log.open("w") as f:
+        good = subprocess.Popen([VIDPIPE, "worker", "--gpu-limit", "gpu-h"], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
+                                env=dict(env, PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK="s3-bucket/records"),
+                                start_new_session=True)
+    try:
+        _online(farm.url, "rtx3060-h")
+        assert "task records in s3-bucket/records" in log.read_text()
+    finally:
+        _stop(good)
+    listed = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").list_objects_v2(Bucket="records")
+    assert [o["Key"] for o in listed["Contents"]] == ["vidpipe-probe/h"]
 
 
 def test_a_wrong_database_url_or_no_server_is_one_line_before_anything_starts(tmp_path):

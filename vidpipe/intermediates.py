@@ -164,6 +164,12 @@ def source_of(video: str) -> str:
         return ""
 
 
+def visible(video: str) -> bool:
+    """This machine sees the work folder a run made for ``video`` (its id): with shared
+    work, every machine must."""
+    return (work_dir() / video / SOURCE_FILE).exists()
+
+
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size

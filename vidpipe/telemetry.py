@@ -5,6 +5,8 @@ output (``<output>.stats.json``), so a cached step still reports what it cost.""
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,10 +25,16 @@ class StepStats:
     seconds: float = 0.0
     device: str = ""
     peak_gpu_mb: int | None = None  # None: no NVIDIA GPU (reported as n/a)
+    machine: str = ""  # where it ran (segments of one video may run on several machines)
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def machine_name() -> str:
+    """This machine's name: ``VIDPIPE_MACHINE``, else the host name."""
+    return os.environ.get("VIDPIPE_MACHINE", "").strip() or socket.gethostname()
 
 
 def sidecar(out: str | Path) -> Path:
@@ -50,7 +58,7 @@ def read(out: str | Path) -> StepStats | None:
 @contextmanager
 def measure(step: str, segment: str, frames: int, device: str, out: str | Path) -> Iterator[StepStats]:
     """Time the block and sample GPU memory; on success write the sidecar of ``out``."""
-    stats = StepStats(step, segment, frames, device=device)
+    stats = StepStats(step, segment, frames, device=device, machine=machine_name())
     sampler = gpu.PeakMemory()
     started = time.perf_counter()
     with sampler:

@@ -132,6 +132,14 @@ class Step:
     def run(self, work, plan: Plan | None, on_frame: OnFrame = None) -> Any:
         raise NotImplementedError
 
+    @property
+    def spreads(self) -> bool:
+        """A unit of this step may run on any machine that shares the work folder: a model
+        step on one segment that reads and writes files only (not chained to the previous
+        segment, not streamed)."""
+        n = self.needs
+        return self.scope == "segment" and n.model and n.intermediate and not n.chain and not n.streamed
+
     def uses_gpu(self, work) -> bool:
         """True when this unit of work runs a model on a GPU of this machine (it then
         holds a slot of the machine's GPU limit)."""

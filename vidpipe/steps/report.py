@@ -37,6 +37,7 @@ class StepRow:
 def summarize(step: str, results: Sequence[tuple[StepStats | None, bool]]) -> StepRow:
     """``results``: (stats sidecar or None, was it a cache hit) per segment."""
     row = StepRow(step, segments=len(results))
+    machines: dict[str, int] = {}
     for stats, cached in results:
         row.cached += cached
         if stats is None:
@@ -44,9 +45,12 @@ def summarize(step: str, results: Sequence[tuple[StepStats | None, bool]]) -> St
         row.frames += stats.frames
         row.seconds += stats.seconds
         row.devices.add(stats.device)
+        machines[stats.machine] = machines.get(stats.machine, 0) + 1
         if stats.peak_gpu_mb is not None:
             row.peak_gpu_mb = max(row.peak_gpu_mb or 0, stats.peak_gpu_mb)
     row.device = ", ".join(sorted(d for d in row.devices if d))
+    if len(machines) > 1:  # segments spread over machines: how many each made
+        row.device += " on " + ", ".join(f"{m or '?'} ({n})" for m, n in sorted(machines.items()))
     return row
 
 
