@@ -43,9 +43,6 @@ def run_forwarding(command: list[str] | list[list[str]], env: dict) -> int:
 
 
 def _first_to_end(children: list[subprocess.Popen]) -> subprocess.Popen:
-    if len(children) == 1:
-        children[0].wait()
-        return children[0]
     while True:
         for child in children:
             if child.poll() is not None:

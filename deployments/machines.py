@@ -14,11 +14,12 @@ the server starts, so a wrong URL is one line instead of a server that retries f
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime, timezone
 from urllib.parse import urlsplit, urlunsplit
 
-from vidpipe.errors import ConfigError
+from vidpipe.errors import ConfigError, one_line
 
 REGISTRY_PREFIX = "vidpipe-worker-"
 #: a worker whose heartbeat is older than this counts as gone (Prefect's own is every 30 s)
@@ -84,28 +85,31 @@ def check_result_storage(machine: str) -> str | None:
     """When the task records go to a storage block (an S3 bucket every machine shares),
     write one small object there now: a missing block, a wrong endpoint or bucket, or
     refused credentials is one line before the worker takes a run. Returns a line to print."""
-    import os
-
     slug = os.environ.get(STORAGE_ENV, "").strip()
     if not slug:
         return None
+    from prefect.events.worker import EventsWorker
+
+    try:
+        return _probe_storage(slug, machine)
+    finally:  # the block's events are sent now, not in a warning after the line a user reads
+        EventsWorker.drain_all(timeout=5)
+
+
+def _probe_storage(slug: str, machine: str) -> str:
     from prefect.blocks.core import Block
 
     try:
         block = Block.load(slug)
     except Exception as e:  # noqa: BLE001 - any reason is the one line
-        raise ConfigError(f"task record storage {slug} ({STORAGE_ENV}): cannot load the block ({_words(e)})") from None
+        raise ConfigError(f"task record storage {slug} ({STORAGE_ENV}): cannot load the block ({one_line(e, 200)})") from None
     try:
         block.write_path(f"vidpipe-probe/{machine}", b"")
         block.read_path(f"vidpipe-probe/{machine}")
     except Exception as e:  # noqa: BLE001
-        raise ConfigError(f"task record storage {slug} ({STORAGE_ENV}): cannot write there ({_words(e)}); every "
+        raise ConfigError(f"task record storage {slug} ({STORAGE_ENV}): cannot write there ({one_line(e, 200)}); every "
                           "machine keeps its task records there") from None
     return f"task records in {slug}"
-
-
-def _words(e: BaseException) -> str:
-    return f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
 
 
 def shown_url(url: str) -> str:
@@ -141,5 +145,4 @@ def check_database(url: str, timeout: float = 10.0) -> None:
     try:
         asyncio.run(asyncio.wait_for(probe(), timeout + 2))
     except Exception as e:  # noqa: BLE001 - any failure to connect is the one line
-        words = " ".join(str(e).split()) or type(e).__name__
-        raise ConfigError(f"database {shown_url(url)}: cannot connect ({words})") from None
+        raise ConfigError(f"database {shown_url(url)}: cannot connect ({one_line(e)})") from None

@@ -207,7 +207,8 @@ def _upload(outputs: list[str], spec, rows: list[StepRow], log) -> list:
 
 def _spread(plan, log) -> Spread | None:
     """Segments go to every machine's task worker when some take them (``vidpipe worker --spread``)."""
-    if not groups(plan):
+    batches = groups(plan)
+    if not batches:
         return None
     takers = spread_takers(log)
     if not takers:
@@ -215,7 +216,7 @@ def _spread(plan, log) -> Spread | None:
     names = sorted({s.name for s in plan.segment_steps if s.spreads})
     log.info("%s: %s of %d segments spread over %d task workers (%s); the rest runs here", plan.info.path,
              "+".join(names), len(plan.final), len(takers), ", ".join(sorted(takers)))
-    return Spread(log)
+    return Spread(log, batches)
 
 
 def _single_row(step: str, state, frames: int, seconds: float) -> StepRow:

@@ -11,7 +11,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed, wait
 
 from tasks import task_for
-from tasks.spread import Spread, groups
+from tasks.spread import Spread
 from vidpipe import telemetry
 from vidpipe.errors import MediaError
 from vidpipe.media.probe import MediaInfo
@@ -25,7 +25,7 @@ def submit(plan: VideoPlan, spread: Spread | None = None) -> list[PrefectFuture 
     segment's spread units are one background task for the machines' task workers
     (the same future for each of them)."""
     futures: list[PrefectFuture | None] = [None] * len(plan.items)
-    batches = groups(plan) if spread is not None else {}
+    batches = spread.batches if spread is not None else {}
     for i in plan.tasks:
         if futures[i] is not None:  # sent with its segment's first spread unit
             continue

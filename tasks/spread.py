@@ -33,7 +33,7 @@ from prefect import get_client, task
 from prefect.cache_policies import CachePolicy
 
 from vidpipe import intermediates
-from vidpipe.errors import ConfigError
+from vidpipe.errors import ConfigError, one_line
 from vidpipe.paths import home, work_dir
 from vidpipe.telemetry import machine_name
 
@@ -165,8 +165,7 @@ async def _unreadable(task_run) -> str | None:
         await read_parameters(store, params)
         return None
     except Exception as e:  # noqa: BLE001 - any reason is the one line
-        words = " ".join(str(e).split())[:200] or type(e).__name__
-        return (f"{task_run.name}: machine {machine_name()} cannot read its parameters ({type(e).__name__}: {words}); "
+        return (f"{task_run.name}: machine {machine_name()} cannot read its parameters ({one_line(e, 200)}); "
                 "--spread needs every machine's VIDPIPE_HOME to be one shared folder, at the same path")
 
 
@@ -240,8 +239,9 @@ def groups(plan) -> dict[int, list[int]]:
 class Spread:
     """Dispatches one flow run's segments to the task workers, and watches them."""
 
-    def __init__(self, log: logging.Logger):
+    def __init__(self, log: logging.Logger, batches: dict[int, list[int]]):
         self.log = log
+        self.batches = batches  # groups(plan): what goes to the task workers
         self.units: dict[UUID, str] = {}  # task run -> what it makes, for messages
 
     def submit(self, units: list) -> object:

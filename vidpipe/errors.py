@@ -4,6 +4,12 @@ catch at the level they understand. Messages name the file and say what to do.""
 from __future__ import annotations
 
 
+def one_line(e: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one line, for errors from libraries shown to the user."""
+    text = " ".join(str(e).split()) or "no message"
+    return f"{type(e).__name__}: {text[:limit]}"
+
+
 class VidpipeError(Exception):
     """Root of every error vidpipe raises on purpose."""
 

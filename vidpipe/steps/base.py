@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from vidpipe import interrupt, progress, telemetry
-from vidpipe.errors import StepFailed, VidpipeError
+from vidpipe.errors import StepFailed, VidpipeError, one_line
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.segments import Segment
 
@@ -198,7 +198,7 @@ def execute(
     except (VidpipeError, OSError, MemoryError):  # said clearly already, or transient (retried)
         raise
     except Exception as e:  # noqa: BLE001 - a library's own error: one line naming the step
-        raise StepFailed(f"{_where(work)}: {step.name} failed: {_one_line(e)}") from e
+        raise StepFailed(f"{_where(work)}: {step.name} failed: {one_line(e)}") from e
 
 
 def _where(work) -> str:
@@ -206,11 +206,6 @@ def _where(work) -> str:
     label = getattr(work, "label", "")
     path = getattr(info, "path", "") or getattr(work, "path", "")
     return f"{path} ({label})" if path and label and label not in str(path) else str(path or label)
-
-
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split()) or "no message"
-    return f"{type(e).__name__}: {text[:300]}"
 
 
 @contextlib.contextmanager
