@@ -270,6 +270,7 @@ def _ensure_sample(folder: Path) -> None:
 @app.command("probe")
 def probe_cmd(file: Path, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show what a video file is: streams, size, rotation, frame rate, frames, audio."""
+    from vidpipe.media.colour import kept
     from vidpipe.media.probe import probe
 
     info = probe(file)
@@ -285,7 +286,11 @@ def probe_cmd(file: Path, as_json: bool = typer.Option(False, "--json", help="Pr
     untagged = "" if info.colour_tagged else " (matrix untagged: players assume it from the height)"
     print(f"  colour     {info.hdr}: matrix {info.matrix}, primaries {info.primaries}, transfer {info.transfer}, "
           f"{info.color_range} range{untagged}")
-    print(f"  decoded as {info.colour.conversion()}")
+    print(f"  default    {info.colour.conversion()}")
+    keep = kept("keep", info.transfer)
+    if keep:
+        print(f"  --hdr keep {info.colour.conversion(keep)}")
+        print(f"  hdr meta   master-display {info.mastering or 'none'}, max-cll {info.content_light or 'none'}")
     print(f"  timing     {info.fps:.3f} fps{' variable' if info.vfr else ''}, {info.frame_count} frames "
           f"(header says {d['header_frame_count']}), {info.duration:.3f} s")
     for a in info.audio:

@@ -24,6 +24,7 @@ from vidpipe import intermediates, progress, steps
 from vidpipe.config import VideoJob
 from vidpipe.jobs import output_names
 from vidpipe.media import background
+from vidpipe.media import colour
 from vidpipe.media.encode import check_output_folder
 from vidpipe.media.still import still_path
 from vidpipe.paths import work_dir
@@ -102,18 +103,22 @@ def _enhance(job: VideoJob, spec, started: float) -> VideoResult:
         info.path, info.width, info.height, info.codec, info.frame_count, info.duration,
         info.fps, " (variable)" if info.vfr else "", info.rotation, len(info.audio),
     )
-    log.info("%s: colour %s; decoded as %s; delivered as bt709 limited range, tagged", info.path, info.hdr,
-             info.colour.conversion())
+    hdr = colour.kept(spec.hdr, info.transfer)
+    log.info("%s: colour %s; %s", info.path, info.hdr, info.colour.conversion(hdr))
+    if spec.hdr == "keep" and not hdr:
+        log.info("%s: an SDR source: --hdr keep has no HDR to keep", info.path)
     if info.hdr.startswith("Dolby Vision"):
-        log.info("%s: Dolby Vision metadata (RPU) is dropped; its base layer is what is converted", info.path)
+        log.info("%s: Dolby Vision metadata (RPU) is dropped; its base layer is what is %s", info.path,
+                 "kept" if hdr else "converted")
     if info.dropped:
         log.warning("%s: not carried into the output: %s", info.path, ", ".join(info.dropped))
-    if info.bit_depth > 8:
+    if info.bit_depth > 8 and not hdr:
         log.info("%s: %d-bit input; the output is 8-bit SDR BT.709", info.path, info.bit_depth)
     timeline = run_step("split", SplitWork(info, spec.segment_seconds))
     plan = plan_video(info, timeline, spec, job.output_path())
     for step in plan.segment_steps:
         log.info("%s: %s", step.name, step.describe(plan.of(step)[0].work))
+    log.info("join: %s", plan.join.step.describe(plan.join.work))
     with intermediates.in_use(info.sha256, info.path):  # no eviction touches this video's files meanwhile
         evicted = _housekeeping(log, info.path, lambda: _make_room(plan, info, log))
         check_free_space(work_dir(), plan.disk_bytes(), info.path)

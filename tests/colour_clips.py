@@ -52,10 +52,11 @@ def rgb_from_ycbcr(codes: np.ndarray, matrix: str, full: bool, bits: int) -> np.
 
 def write_clip(path: Path, values: np.ndarray, *, height: int, matrix: str, full: bool = False, bits: int = 8,
                tagged: bool = True, primaries: str | None = None, transfer: int | None = None,
-               frames: int = 3, patch_width: int = 64) -> Path:
+               frames: int = 3, patch_width: int = 64, hdr_meta: str = "") -> Path:
     """A clip of vertical patches, each filled with one R'G'B' (0..1) of ``values``,
     encoded losslessly (x264 qp 0 at 8 bits, x265 lossless at 10) with the given
-    matrix/range/primaries/transfer written as tags (or none, ``tagged=False``)."""
+    matrix/range/primaries/transfer written as tags (or none, ``tagged=False``);
+    ``hdr_meta``: x265 parameters such as master-display / max-cll (10-bit only)."""
     n = len(values)
     width = n * patch_width
     codes = ycbcr(np.asarray(values, dtype=np.float64), matrix, full, bits)
@@ -65,7 +66,8 @@ def write_clip(path: Path, values: np.ndarray, *, height: int, matrix: str, full
         if bits == 8:
             v = out.add_stream("libx264", rate=24, options={"qp": "0", "preset": "ultrafast"})
         else:
-            v = out.add_stream("libx265", rate=24, options={"x265-params": "lossless=1:bframes=0:log-level=error"})
+            params = "lossless=1:bframes=0:log-level=error" + (f":{hdr_meta}" if hdr_meta else "")
+            v = out.add_stream("libx265", rate=24, options={"x265-params": params})
         v.width, v.height, v.pix_fmt = width, height, pix_fmt
         v.codec_context.time_base = Fraction(1, 24)
         tags = {}
@@ -131,3 +133,63 @@ def hlg_signal(nits: np.ndarray) -> np.ndarray:
     a, b, c = 0.17883277, 0.28466892, 0.55991073
     e = np.power(np.asarray(nits, dtype=np.float64) / 1000, 1 / 1.2)
     return np.where(e <= 1 / 12, np.sqrt(3 * e), a * np.log(np.maximum(12 * e - b, 1e-12)) + c)
+
+
+def write_rgb_clip(path: Path, values: np.ndarray, *, height: int, transfer: int, primaries: str = "bt2020",
+                   frames: int = 2, patch_width: int = 64) -> Path:
+    """The patches of ``values`` (R'G'B' 0..1) coded as RGB, not Y'CbCr: 10-bit planar
+    GBR HEVC, lossless, tagged with ``primaries`` and ``transfer`` (matrix "rgb")."""
+    n = len(values)
+    width = n * patch_width
+    codes = np.round(np.repeat(np.asarray(values, dtype=np.float64), patch_width, axis=0) * 1023).astype(np.uint16)
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx265", rate=24, options={"x265-params": "lossless=1:log-level=error"})
+        v.width, v.height, v.pix_fmt = width, height, "gbrp10le"
+        v.codec_context.time_base = Fraction(1, 24)
+        tags = {"colorspace": 0, "color_primaries": AVCOL[primaries], "color_trc": transfer}
+        for name, value in tags.items():
+            setattr(v.codec_context, name, value)
+        for i in range(frames):
+            frame = av.VideoFrame(width, height, "gbrp10le")
+            for plane, c in zip(frame.planes, (1, 2, 0)):  # planes G, B, R
+                buf = np.zeros((plane.height, plane.line_size // 2), np.uint16)
+                buf[:, :width] = codes[:, c]
+                plane.update(buf.tobytes())
+            for name, value in tags.items():
+                setattr(frame, name, value)
+            frame.pts, frame.time_base = i, Fraction(1, 24)
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+    return path
+
+
+def add_dovi_box(path: Path, profile: int, compatibility: int) -> Path:
+    """Put a Dolby Vision configuration box (``dvvC``; ETSI GS CCM 001) with ``profile`` and
+    base-layer ``compatibility`` into the HEVC sample entry of an MP4 whose ``moov`` comes
+    after its media (no chunk offset moves), growing every box around it."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    # version 1.0, profile (7 bits) | level high bit, level | rpu/el/bl flags, compatibility id << 4
+    payload = bytes([1, 0, profile << 1, (6 << 3) | 0b101, compatibility << 4]) + bytes(19)
+    box = struct.pack(">I4s", 8 + len(payload), b"dvvC") + payload
+    chain = [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd", b"hvc1"]
+    skip = {b"stsd": 8, b"hvc1": 78}  # bytes of fields before a box's children
+    starts, at, end = [], 0, len(data)
+    for name in chain:
+        while at < end:
+            size, kind = struct.unpack(">I4s", data[at:at + 8])
+            if kind == name or (name == b"hvc1" and kind == b"hev1"):
+                break
+            at += size
+        else:
+            raise ValueError(f"{path}: no {name.decode()} box")
+        starts.append(at)
+        end = at + size
+        at += 8 + skip.get(name, 0)
+    data[end:end] = box
+    for start in starts:
+        size = struct.unpack(">I", data[start:start + 4])[0]
+        data[start:start + 4] = struct.pack(">I", size + len(box))
+    path.write_bytes(bytes(data))
+    return path

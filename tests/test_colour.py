@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from colour_clips import (BT709_TO_2020, HLG_TRC, PATCHES, PQ_TRC, decoded_patches, hlg_signal, pq_signal,
-                          rgb_from_ycbcr, write_clip, ycbcr)
+                          rgb_from_ycbcr, write_clip, write_rgb_clip, ycbcr)
 from vidpipe.config import VideoJob
 from vidpipe.media import tonemap
 from vidpipe.media.colour import parse_dovi_config
@@ -129,6 +129,25 @@ def test_hdr_ramps_are_tone_mapped_to_sdr(transfer, tmp_path):
     assert grey[-2] < 254.5 and grey[-1] >= 250  # 600 cd/m2 not clipped; the peak is white
     expect = (colour_709 / tonemap.SDR_WHITE) ** (1 / 2.4) * 255
     assert np.abs(got[-1] - expect).max() <= TOLERANCE
+
+
+@pytest.mark.parametrize("transfer", [PQ_TRC, HLG_TRC])
+def test_rgb_coded_hdr_is_tone_mapped_like_ycbcr_hdr(transfer, tmp_path):
+    """HDR coded as RGB (10-bit GBR HEVC, as some grading exports are) goes through the
+    same conversion as Y'CbCr HDR: the same patches decode within 3/255 either way, and
+    reference white lands where it does for Y'CbCr (230 +- 5)."""
+    signal = pq_signal if transfer == PQ_TRC else hlg_signal
+    grey = signal(np.array([26.0, 203.0]))
+    values = np.vstack([np.repeat(grey[:, None], 3, axis=1), [[0.55, 0.45, 0.35], [0.3, 0.5, 0.4]]])
+    rgb = write_rgb_clip(tmp_path / "rgb.mkv", values, height=64, transfer=transfer)
+    yuv = write_clip(tmp_path / "yuv.mp4", values, height=64, matrix="bt2020", bits=10, primaries="bt2020",
+                     transfer=transfer, frames=2)
+    assert probe(rgb).hdr == probe(yuv).hdr
+    centres = [int((i + 0.5) * 64) for i in range(len(values))]
+    a, b = (next(read_frames(p))[32, centres].astype(float) for p in (rgb, yuv))
+    print(transfer, a.tolist(), b.tolist())
+    assert np.abs(a - b).max() <= 3
+    assert abs(a[1].mean() - 230) <= 5
 
 
 def test_the_tone_curve_itself():

@@ -7,7 +7,7 @@ Naming: a setting of one step starts with the step's name (``restore_faces_model
 ``matte_before_upscale``, ``upload_endpoint_url``); a setting named just like a step
 turns it on or says what it makes (``restore_faces``, ``export_alpha``, ``upload``).
 Settings of the delivered video as a whole (``target``, ``scale``, ``background``,
-``codec``, ``crf``, ``preset``) and of the job (``segment_seconds``) have plain names.
+``codec``, ``hdr``, ``crf``, ``preset``) and of the job (``segment_seconds``) have plain names.
 Every field says which step reads it (``json_schema_extra["step"]``)."""
 
 from __future__ import annotations
@@ -112,6 +112,12 @@ class JobSpec(BaseModel):
         "auto", title="Output codec",
         description="auto: H.264 on the NVIDIA GPU (NVENC) where there is one, else libx264. H.264 plays "
                     "everywhere; H.265 (libx265, hevc_nvenc) is smaller",
+        json_schema_extra=_step("join"),
+    )
+    hdr: Literal["sdr", "keep"] = Field(
+        "sdr", title="HDR sources",
+        description="sdr: tone-map HDR (PQ, HLG) to SDR BT.709 (plays right everywhere); keep: deliver 10-bit HEVC "
+                    "with the source's HDR signal and metadata (HDR screens only). SDR sources are SDR either way",
         json_schema_extra=_step("join"),
     )
     crf: int = Field(

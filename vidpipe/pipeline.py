@@ -25,6 +25,7 @@ from typing import Any
 
 from vidpipe import resources, steps, telemetry
 from vidpipe.errors import ConfigError
+from vidpipe.media.colour import kept
 from vidpipe.media.probe import MediaInfo
 from vidpipe.steps.base import Plan, SegmentWork, Step, Stream
 from vidpipe.steps.export_alpha import ExportAlphaWork, alpha_path
@@ -84,7 +85,7 @@ class VideoPlan:
     def intermediates(self) -> list[tuple[Path, int]]:
         """Each intermediate file this video's job keeps, with its estimated size."""
         return [
-            (i.plan.out, int(resources.frame_bytes(i.plan.frames, *i.plan.size, i.plan.channels)))
+            (i.plan.out, int(resources.frame_bytes(i.plan.frames, *i.plan.size, i.plan.channels) * (1 + i.plan.deep)))
             for i in self.items
             if i.step.needs.intermediate and i.plan is not None and i.plan.size and i.plan.out is not None
         ]
@@ -145,7 +146,7 @@ def plan_video(info: MediaInfo, timeline: Timeline, spec, output: str | Path) ->
     plan.join = Planned(join, work, join.plan(work), tuple(waits))
     fmt = spec.export_alpha
     if fmt != "none":
-        plan.export_alpha = _plan_export(plan, state, Path(output), fmt)
+        plan.export_alpha = _plan_export(plan, state, Path(output), fmt, kept(spec.hdr, info.transfer))
     return plan
 
 
@@ -177,7 +178,7 @@ def _plan_step(plan: VideoPlan, step: Step, config, state: list[dict[str, tuple]
         before = unit
 
 
-def _plan_export(plan: VideoPlan, state: list[dict[str, tuple]], output: Path, fmt: str) -> Planned:
+def _plan_export(plan: VideoPlan, state: list[dict[str, tuple]], output: Path, fmt: str, hdr: int) -> Planned:
     if "matte" not in state[0]:
         raise ConfigError("--export-alpha needs the matte step")
     mattes = [s["matte"] for s in state]
@@ -188,6 +189,6 @@ def _plan_export(plan: VideoPlan, state: list[dict[str, tuple]], output: Path, f
     colors = tuple(u.work.inputs.get("frames") for u in matte_units) if low_res else None
     deps = [m[2] for m in mattes] + ([d for u in matte_units for d in u.deps] if low_res else [])
     work = ExportAlphaWork(plan.info, tuple(m[0] for m in mattes), plan.timeline.timestamps,
-                           str(alpha_path(output, fmt)), fmt, colors)
+                           str(alpha_path(output, fmt)), fmt, colors, hdr if colors else 0)
     step = steps.get("export_alpha")
     return Planned(step, work, step.plan(work), tuple(sorted(set(deps))))

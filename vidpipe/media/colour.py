@@ -12,7 +12,12 @@ for an HD file. :func:`decode` makes any source frame mean that:
 
 Every delivery is encoded by :func:`encode_frame` as BT.709 limited range, with the
 matrix, primaries, transfer and range written on the frames and the stream
-(:func:`tag_stream`)."""
+(:func:`tag_stream`).
+
+``--hdr keep`` on an HDR source (:func:`kept`) is the one exception: its frames are
+HWC uint16 R'G'B' (``fmt="rgb48"``), BT.2020 primaries, in the source's own transfer
+(PQ or HLG), never tone-mapped; they are delivered by :func:`encode_deep` as 10-bit
+BT.2020 (non-constant luminance) limited range, tagged with that transfer."""
 
 from __future__ import annotations
 
@@ -77,9 +82,16 @@ class Colour:
             return "HLG"
         return "SDR"
 
-    def conversion(self) -> str:
-        """The conversion :func:`decode` applies, in words (for the run log)."""
+    def conversion(self, keep: int = 0) -> str:
+        """The conversion :func:`decode` applies and the delivery, in words (for the run
+        log); ``keep``: the transfer kept (``--hdr keep`` on this source, :func:`kept`)."""
         source = f"{self.matrix} {self.range}{'' if self.tagged else ' (untagged: players assume this)'}"
+        if keep:
+            return (f"HDR kept: {self.transfer} {self.primaries} R'G'B' 16-bit through the pipeline (from {source}), "
+                    f"delivered as 10-bit HEVC bt2020nc limited range, tagged {TRANSFER_NAMES[keep]}")
+        return f"decoded as {self._decoded(source)}; delivered as bt709 limited range, tagged"
+
+    def _decoded(self, source: str) -> str:
         if self.verdict != "SDR":
             return f"{self.verdict} {self.primaries} -> SDR bt709 ({tonemap.OPERATOR}), from {source}"
         if self.primaries == PRIMARIES_NAMES[BT2020]:
@@ -102,11 +114,36 @@ def describe(pix_fmt: str, height: int, colorspace: int, primaries: int, transfe
     )
 
 
+#: the 16-bit formats :func:`decode` gives (frames kept HDR), and their 8-bit twins
+DEEP = {"rgb48": "rgb24", "rgba64": "rgba"}
+_DEEP_NAMES = {"rgb48": "rgb48le", "rgba64": "rgba64le"}
+
+
+def kept(hdr: str, transfer: str) -> int:
+    """The transfer (PQ or HLG, as AVColorTransferCharacteristic) whose signal the frames
+    keep, 16-bit, with ``--hdr keep`` on a source of ``transfer``; 0: SDR frames (the
+    default, and any SDR source whatever ``--hdr`` says)."""
+    if hdr != "keep":
+        return 0
+    code = next((k for k, v in TRANSFER_NAMES.items() if v == transfer), 0)
+    return code if code in (PQ, HLG) else 0
+
+
 def decode(frame: av.VideoFrame, fmt: str = "rgb24") -> np.ndarray:
     """HWC uint8 RGB (``fmt="rgba"``: RGBA) of a decoded frame, meaning BT.709 SDR
-    whatever the source was (see the module's docstring)."""
+    whatever the source was (see the module's docstring). ``fmt="rgb48"``/``"rgba64"``:
+    HWC uint16 of the frame's own signal, not tone-mapped (``--hdr keep``): an HDR YUV
+    source's R'G'B' in its own primaries and transfer, a 16-bit intermediate as stored."""
     name = frame.format.name
+    if fmt in DEEP:
+        if is_rgb(name):
+            return frame.to_ndarray(format=_DEEP_NAMES[fmt])
+        matrix = _MATRIX.get(frame.colorspace) or _MATRIX[default_matrix(frame.height)]
+        return wide_rgb(frame, matrix, is_full_range(name, frame.color_range), alpha=fmt == "rgba64")
     if is_rgb(name):
+        if frame.color_trc in (PQ, HLG) or frame.color_primaries == BT2020:  # RGB-coded HDR / wide gamut
+            deep = frame.to_ndarray(format=_DEEP_NAMES["rgba64" if fmt == "rgba" else "rgb48"])
+            return tonemap.to_sdr(deep, frame.color_trc, frame.color_primaries)
         return frame.to_ndarray(format=fmt)
     matrix = _MATRIX.get(frame.colorspace) or _MATRIX[default_matrix(frame.height)]
     rng = ColorRange.JPEG if is_full_range(name, frame.color_range) else ColorRange.MPEG
@@ -169,11 +206,41 @@ def encode_frame(hwc: np.ndarray, fmt: str, pix_fmt: str) -> av.VideoFrame:
     return out
 
 
-def tag_stream(stream) -> None:
+def tag_stream(stream, transfer: int = 0) -> None:
     """Write the delivery tags on an output video stream (the codec context carries
-    them into the bitstream's VUI / the container's colour boxes)."""
-    for name, value in DELIVERY.items():
+    them into the bitstream's VUI / the container's colour boxes); with ``transfer``
+    (HDR kept), BT.2020 and that transfer."""
+    for name, value in deep_tags(transfer).items() if transfer else DELIVERY.items():
         setattr(stream.codec_context, name, value)
+
+
+def deep_tags(transfer: int) -> dict[str, int]:
+    """The tags of an HDR-keeping delivery: BT.2020 NCL matrix and primaries, ``transfer``, limited range."""
+    return {"colorspace": BT2020, "color_primaries": BT2020, "color_trc": transfer, "color_range": int(ColorRange.MPEG)}
+
+
+def encode_deep(hwc: np.ndarray, pix_fmt: str, transfer: int) -> av.VideoFrame:
+    """An HWC uint16 R'G'B' frame (BT.2020, ``transfer``) as a 10-bit 4:2:0 frame
+    (``yuv420p10le``, or ``p010le`` for NVENC): the BT.2020 non-constant-luminance
+    matrix, limited range (Y' 64..940, Cb/Cr 64..960), computed here (swscale's 16-bit
+    path was measured short of full scale), chroma averaged over each 2x2 block."""
+    h, w = hwc.shape[:2]
+    rgb = hwc[..., :3].astype(np.float32) * np.float32(1 / 65535)
+    kr, kb = _KRKB[Colorspace.BT2020]
+    y = kr * rgb[..., 0] + (1 - kr - kb) * rgb[..., 1] + kb * rgb[..., 2]
+    half = (w // 2, h // 2)
+    cb = cv2.resize((rgb[..., 2] - y) / (2 * (1 - kb)), half, interpolation=cv2.INTER_AREA)
+    cr = cv2.resize((rgb[..., 0] - y) / (2 * (1 - kr)), half, interpolation=cv2.INTER_AREA)
+    planes = [64 + 876 * y, 512 + 896 * cb, 512 + 896 * cr]
+    frame = av.VideoFrame(w, h, "yuv420p10le")
+    for plane, values in zip(frame.planes, planes):
+        rows = np.frombuffer(plane, np.uint16).reshape(plane.height, plane.line_size // 2)
+        np.copyto(rows[:, : plane.width], np.clip(values + 0.5, 0, 1023).astype(np.uint16))
+    if pix_fmt != "yuv420p10le":
+        frame = frame.reformat(format=pix_fmt)
+    for name, value in deep_tags(transfer).items():
+        setattr(frame, name, value)
+    return frame
 
 
 #: Dolby Vision base-layer signal compatibility id -> what the base layer is

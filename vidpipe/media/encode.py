@@ -19,7 +19,7 @@ import av
 import numpy as np
 
 from vidpipe.errors import ConfigError, MediaError, OutputError, ProbeError, SyncError
-from vidpipe.media.colour import encode_frame, tag_stream
+from vidpipe.media.colour import encode_deep, encode_frame, tag_stream
 from vidpipe.media.frames import rotate_upright
 from vidpipe.media.pipeline import run_frames
 from vidpipe.media.probe import MediaInfo, probe
@@ -57,6 +57,22 @@ def encoder_works(name: str) -> bool:
         return False
 
 
+def hdr_encode(codec: str, info: MediaInfo, transfer: int) -> dict:
+    """The EncodeConfig fields of a delivery that keeps HDR: 10-bit HEVC. ``auto``: hevc_nvenc
+    where it works and the source has no mastering / light-level metadata (FFmpeg's NVENC
+    wrapper takes those only as frame side data, which PyAV cannot attach), else libx265,
+    which writes them as SEI. H.264 cannot be asked for: one ConfigError line."""
+    if codec in ("libx264", "h264_nvenc"):
+        raise ConfigError(f"--hdr keep delivers 10-bit HEVC: --codec {codec} cannot carry it; "
+                          "use --codec auto, libx265 or hevc_nvenc")
+    metadata = bool(info.mastering or info.content_light)
+    if codec == "auto":
+        codec = "hevc_nvenc" if encoder_works("hevc_nvenc") and not metadata else "libx265"
+    codec = resolve_codec(codec)
+    return {"codec": codec, "pix_fmt": "p010le" if codec.endswith("_nvenc") else "yuv420p10le", "hdr": transfer,
+            "mastering": info.mastering, "content_light": info.content_light}
+
+
 def resolve_codec(codec: str) -> str:
     """``auto``: H.264 on the GPU (h264_nvenc) where it works here, else libx264. An
     NVENC encoder asked for by name where it does not work: one ConfigError line."""
@@ -81,8 +97,15 @@ class EncodeConfig:
     pix_fmt: str = "yuv420p"
     container: str = "mp4"
     alpha: bool = False  # frames are RGBA (fgr + matte)
+    hdr: int = 0  # HDR kept: 16-bit frames in this transfer, delivered 10-bit BT.2020 (libx265 / hevc_nvenc)
+    mastering: str = ""  # x265 master-display of the source (HDR kept), "" when it has none
+    content_light: str = ""  # x265 max-cll of the source
 
     def options(self) -> dict[str, str]:
+        if self.codec == "libx265":  # x265 prints its settings unless told not to
+            params = ["log-level=error"] + ([f"master-display={self.mastering}"] if self.mastering else [])
+            params += [f"max-cll={self.content_light}"] if self.content_light else []
+            return {"crf": str(self.crf), "preset": self.preset, "x265-params": ":".join(params)}
         if self.codec in ("libx264", "libx265"):
             return {"crf": str(self.crf), "preset": self.preset}
         if self.codec.endswith("_nvenc"):
@@ -120,8 +143,8 @@ def deliver(
     tag: str = "",
     on_frame: Callable[[int], None] | None = None,
 ) -> Delivery:
-    """Write ``out`` from ``frames`` (HWC uint8 RGB, RGBA with ``encode.alpha``, in stored
-    orientation, one per source timestamp)."""
+    """Write ``out`` from ``frames`` (HWC uint8 RGB, RGBA with ``encode.alpha``, uint16 RGB
+    with ``encode.hdr``, in stored orientation, one per source timestamp)."""
     out = Path(out)
     if len(timestamps) != info.frame_count:
         raise MediaError(f"{info.path}: {len(timestamps)} timestamps for {info.frame_count} frames")
@@ -166,7 +189,7 @@ def _encode(frames, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, t
         video.width, video.height, video.pix_fmt = width, height, enc.pix_fmt
         video.codec_context.time_base = tb
         video.options = enc.options()
-        tag_stream(video)
+        tag_stream(video, enc.hdr)
         audio = _AudioMux(src, dst, info, enc.container)
         index = itertools.count()
 
@@ -174,7 +197,7 @@ def _encode(frames, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, t
             i = next(index)
             if i >= len(timestamps):
                 raise SyncError(f"{info.path}: segments hold more frames than the source ({len(timestamps)})")
-            frame = encode_frame(hwc, fmt, enc.pix_fmt)
+            frame = encode_deep(hwc, enc.pix_fmt, enc.hdr) if enc.hdr else encode_frame(hwc, fmt, enc.pix_fmt)
             frame.pts, frame.time_base = timestamps[i], tb
             dst.mux(video.encode(frame))
             audio.pump(until=float(timestamps[i] * tb))

@@ -71,3 +71,16 @@ def blend(rgba: np.ndarray, back: np.ndarray) -> np.ndarray:
         t += u  # at most 255 * 255: no overflow
         cv2.convertScaleAbs(t, dst=out[y : y + n], alpha=1 / 255.0)
     return out
+
+
+def blend_deep(fg: np.ndarray, alpha: np.ndarray, back: np.ndarray) -> np.ndarray:
+    """HWC uint16 foreground over HWC uint16 background with an HW uint8 alpha (HDR
+    kept): ``round((fg * a + back * (255 - a)) / 255)``, exact in 32-bit integers, a
+    band of rows at a time."""
+    h, w = alpha.shape[:2]
+    out = np.empty((h, w, 3), np.uint16)
+    for y in range(0, h, BLEND_ROWS):
+        a = alpha[y : y + BLEND_ROWS, :, None].astype(np.uint32)
+        total = fg[y : y + BLEND_ROWS, :, :3] * a + back[y : y + BLEND_ROWS] * (255 - a) + 127
+        out[y : y + BLEND_ROWS] = total // 255
+    return out

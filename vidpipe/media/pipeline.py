@@ -130,18 +130,19 @@ def write_segment(
     expected: int | None,
     *,
     alpha: bool = False,
+    deep: bool = False,
     batch: int = 1,
     on_frame: Callable[[int], None] | None = None,
     before_rename: Callable[[], None] | None = None,
 ):
     """The body of every per-segment stage: ``frames`` through ``process`` into a
-    lossless file ``out`` of ``size`` (RGBA with ``alpha``), checked to hold exactly
+    lossless file ``out`` of ``size`` (RGBA with ``alpha``, 16-bit with ``deep``), checked to hold exactly
     ``expected`` frames (``None``: any number). ``before_rename`` runs once the frames are written but
     before the file is renamed into place (e.g. to save a sidecar)."""
     from vidpipe.errors import MediaError
     from vidpipe.media.writer import LosslessWriter
 
-    with LosslessWriter(out, *size, fps=fps, alpha=alpha) as writer:
+    with LosslessWriter(out, *size, fps=fps, alpha=alpha, deep=deep) as writer:
         n = run_frames(frames, process, writer.write, on_frame=on_frame, batch=batch)
         if expected is not None and n != expected:
             raise MediaError(f"{out}: got {n} frames, expected {expected}")

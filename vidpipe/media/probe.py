@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import struct
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -73,6 +74,10 @@ class MediaInfo:
     color_range: str = "limited"
     colour_tagged: bool = False
     hdr: str = "SDR"  # SDR | HDR10 (PQ) | HLG | Dolby Vision profile N (base: ...)
+    # HDR metadata of the first frame, in x265's syntax: master-display "G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)"
+    # (chromaticity in 0.00002, luminance in 0.0001 cd/m2) and max-cll "MaxCLL,MaxFALL" (cd/m2); "" when absent
+    mastering: str = ""
+    content_light: str = ""
     dropped: tuple[str, ...] = ()  # streams the output will not carry, in words
 
     @property
@@ -228,6 +233,39 @@ def _is_vfr(deltas: list[int]) -> bool:
     return any(abs(d - med) > max(1, 0.01 * med) for d in deltas)
 
 
+def hdr_metadata(path: Path, index: int) -> tuple[str, str]:
+    """(master-display, max-cll) in x265's syntax from the first frame's side data
+    (HEVC SEI, AV1 metadata OBUs): what ``--hdr keep`` writes again. ("", "") if absent."""
+    mastering = light = ""
+    try:
+        with av.open(str(path), metadata_errors="ignore") as c:
+            frame = next(c.decode(stream_by_index(c, index)), None)
+            for sd in frame.side_data if frame is not None else ():
+                data = bytes(sd)
+                if sd.type.name == "MASTERING_DISPLAY_METADATA" and len(data) >= 88:
+                    mastering = _master_display(struct.unpack("<22i", data[:88]))
+                elif sd.type.name == "CONTENT_LIGHT_LEVEL" and len(data) >= 8:
+                    cll, fall = struct.unpack("<2I", data[:8])
+                    light = f"{cll},{fall}" if cll or fall else ""
+    except (av.FFmpegError, OSError, ValueError):
+        pass
+    return mastering, light
+
+
+def _master_display(v: tuple[int, ...]) -> str:
+    """AVMasteringDisplayMetadata (R, G, B primaries, white point, min, max luminance as
+    rationals, has_primaries, has_luminance) -> x265's master-display string."""
+    def q(num: int, den: int, unit: float) -> int:
+        return round(num / den / unit) if den else 0
+
+    if not v[20] or not v[21]:  # the muxer wants both
+        return ""
+    xy = [(q(v[i], v[i + 1], 0.00002), q(v[i + 2], v[i + 3], 0.00002)) for i in range(0, 16, 4)]
+    (r, g, b, wp) = xy
+    lo, hi = q(v[16], v[17], 0.0001), q(v[18], v[19], 0.0001)
+    return f"G{g}B{b}R{r}WP{wp}L({hi},{lo})".replace(" ", "")
+
+
 def probe(path: str | Path) -> MediaInfo:
     """Read a video's facts. Raises :class:`ProbeError` with one clear line for
     anything that is not a decodable video."""
@@ -282,6 +320,7 @@ def probe(path: str | Path) -> MediaInfo:
         )
         colour = describe(pix_fmt, height, cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range)
     dovi = dolby_vision(path) if fmt.startswith("mov") else None
+    mastering, light = hdr_metadata(path, video_index) if colour.verdict != "SDR" else ("", "")
     deltas = [b - a for a, b in zip(pts, pts[1:]) if b > a]
     if rate:
         fps = float(rate)
@@ -318,5 +357,7 @@ def probe(path: str | Path) -> MediaInfo:
         color_range=colour.range,
         colour_tagged=colour.tagged,
         hdr=dovi or colour.verdict,
+        mastering=mastering,
+        content_light=light,
         dropped=dropped,
     )

@@ -25,7 +25,8 @@ def read_frames(
 ) -> Iterator[np.ndarray]:
     """Yield the frames of ``path`` (all of them, or exactly ``segment``'s) in
     presentation order, as HWC uint8 RGB (``fmt="rgba"``: RGBA) in stored orientation
-    (rotation not applied).
+    (rotation not applied); ``fmt="rgb48"``/``"rgba64"``: HWC uint16, the HDR signal
+    kept (:func:`vidpipe.media.colour.decode`).
 
     A segment is found by its timestamps after a seek to the keyframe before it; if
     the seek lands late, decoding restarts from the beginning. Raises
@@ -69,7 +70,7 @@ _ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 
 
 def _frames_of(container, stream, fmt):
-    decoder = _ALPHA_DECODERS.get(stream.codec_context.name) if fmt == "rgba" else None
+    decoder = _ALPHA_DECODERS.get(stream.codec_context.name) if fmt in ("rgba", "rgba64") else None
     if decoder is None:
         yield from container.decode(stream)
         return
@@ -89,7 +90,7 @@ def _decode(path, video_index, seek_pts, first_pts, last_pts, fmt, counter=None)
         with av.open(str(path)) as container:
             stream = stream_by_index(container, video_index)
             stream.thread_type = "AUTO"
-            if fmt == "rgba" and stream.codec_context.name in _ALPHA_DECODERS:
+            if fmt in ("rgba", "rgba64") and stream.codec_context.name in _ALPHA_DECODERS:
                 seek_pts = None  # a fresh libvpx context refuses to start after a seek: decode from the start
             if seek_pts is not None:
                 container.seek(seek_pts, stream=stream, backward=True)

@@ -17,8 +17,9 @@ import torch.nn.functional as F
 
 
 def to_network(frames: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """NHWC uint8 -> NCHW ``dtype`` 0..1, channels_last (a view, then one pass)."""
-    x = frames.permute(0, 3, 1, 2).to(dtype).div_(255.0)
+    """NHWC uint8 (or uint16: HDR kept) -> NCHW ``dtype`` 0..1, channels_last (a view, then one pass)."""
+    top = 65535.0 if frames.dtype == torch.uint16 else 255.0
+    x = frames.permute(0, 3, 1, 2).to(torch.float32 if top > 255 else dtype).div_(top).to(dtype)
     return x.contiguous(memory_format=torch.channels_last)
 
 
@@ -83,9 +84,10 @@ def _lanczos4(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(index, 0, n_in - 1), weight.astype(np.float32)
 
 
-def to_frames(x: torch.Tensor) -> torch.Tensor:
-    """NCHW float 0..1 (unclipped) -> NHWC uint8, rounded to nearest and saturated."""
-    y = x.float().mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+def to_frames(x: torch.Tensor, dtype: torch.dtype = torch.uint8) -> torch.Tensor:
+    """NCHW float 0..1 (unclipped) -> NHWC uint8 (or ``torch.uint16``), rounded to nearest and saturated."""
+    top = 65535.0 if dtype == torch.uint16 else 255.0
+    y = x.float().mul(top).round_().clamp_(0, top).to(dtype)
     return y.permute(0, 2, 3, 1).contiguous()
 
 

@@ -176,3 +176,26 @@ def to_sdr(rgb16: np.ndarray, transfer: int, primaries: int, source_peak: float 
     if alpha is not None:
         rgb = np.dstack([rgb, (alpha.astype(np.uint32) * 255 + 32767) // 65535]).astype(np.uint8)
     return rgb
+
+
+BT709_TO_BT2020 = np.linalg.inv(BT2020_TO_BT709)
+
+
+def from_sdr(rgb8: np.ndarray, transfer: int) -> np.ndarray:
+    """HWC uint8 SDR BT.709 R'G'B' (a background) -> HWC uint16 BT.2020 R'G'B' in
+    ``transfer`` (PQ or HLG), as BT.2408 places SDR inside HDR: SDR white at HDR
+    reference white (:data:`SDR_WHITE`), BT.709 colours kept inside BT.2020. PQ: the
+    inverse ST 2084 EOTF of the display light; HLG: the inverse BT.2100 OOTF (nominal
+    1000 cd/m2 display, gamma 1.2), then the OETF. The inverse of :func:`to_sdr` below
+    the knee (tested both ways)."""
+    lin = (np.arange(256, dtype=np.float64) / 255.0) ** 2.4
+    light = lin.astype(np.float32)[rgb8[..., :3]] * np.float32(SDR_WHITE)  # cd/m2, BT.709
+    m = BT709_TO_BT2020.astype(np.float32)
+    nits = np.maximum(light @ m.T, 0)
+    if transfer == PQ:
+        signal = pq_inverse_eotf(nits)
+    else:
+        ys = np.maximum(nits @ LUMA_2020.astype(np.float32), 1e-9) / np.float32(SOURCE_PEAK)
+        scene = nits / np.float32(SOURCE_PEAK) / np.power(ys, np.float32(0.2 / 1.2))[..., None]
+        signal = hlg_oetf(scene)
+    return (np.clip(signal, 0, 1) * 65535 + 0.5).astype(np.uint16)

@@ -10,7 +10,10 @@ is time taken straight from the model. Matroska has no tag for MagicYUV in FFmpe
 NUT (FFmpeg's own container) carries it.
 
 ``VIDPIPE_INTERMEDIATE=ffv1`` trades that CPU back for disk: FFV1 in the same NUT files.
-The pixels are identical either way, so cache keys do not depend on the choice."""
+The pixels are identical either way, so cache keys do not depend on the choice.
+
+16-bit frames (``--hdr keep``: HDR kept through the pipeline) always go to FFV1
+``gbrp16le``: MagicYUV has no 16-bit encoder in FFmpeg."""
 
 from __future__ import annotations
 
@@ -105,31 +108,39 @@ def _alive(pid: int) -> bool:
 
 
 #: planar RGB(A) formats: which HWC channel goes to each plane
-PLANAR_ORDER = {"gbrp": (1, 2, 0), "gbrap": (1, 2, 0, 3)}
+PLANAR_ORDER = {"gbrp": (1, 2, 0), "gbrap": (1, 2, 0, 3), "gbrp16le": (1, 2, 0)}
+#: 16-bit RGB intermediates: FFV1 (MagicYUV has no 16-bit encoder)
+DEEP = Codec(CODECS["ffv1"].options, "gbrp16le", "gbrap16le", 0.9)
 
 
 def planar_frame(hwc: np.ndarray, pix_fmt: str) -> av.VideoFrame:
-    """HWC uint8 RGB(A) -> a planar ``gbrp``/``gbrap`` frame, copied plane by plane
-    (1.8 ms at 1080x1920 on the CI machine, against 6.9 ms through swscale)."""
+    """HWC uint8 RGB(A) (uint16 for ``gbrp16le``) -> a planar frame, copied plane by
+    plane (1.8 ms at 1080x1920 on the CI machine, against 6.9 ms through swscale)."""
     h, w = hwc.shape[:2]
     frame = av.VideoFrame(w, h, pix_fmt)
     channels = cv2.split(hwc)
+    size = hwc.dtype.itemsize
     for plane, c in zip(frame.planes, PLANAR_ORDER[pix_fmt]):
-        np.copyto(np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :w], channels[c])
+        rows = np.frombuffer(plane, hwc.dtype).reshape(plane.height, plane.line_size // size)
+        np.copyto(rows[:, :w], channels[c])
     return frame
 
 
 class LosslessWriter:
-    """Write HWC uint8 RGB frames (RGBA with ``alpha=True``) losslessly to ``path``
-    (MagicYUV ``gbrp``/``gbrap``, or FFV1, in NUT whatever ``path``'s suffix).
+    """Write HWC uint8 RGB frames (RGBA with ``alpha=True``; uint16 with ``deep=True``)
+    losslessly to ``path`` (MagicYUV ``gbrp``/``gbrap``, or FFV1, in NUT whatever
+    ``path``'s suffix).
 
     Use as a context manager: on a clean exit the file is renamed into place, on an
     exception the partial file is removed.
     """
 
-    def __init__(self, path: str | Path, width: int, height: int, fps: float = 25.0, alpha: bool = False):
+    def __init__(self, path: str | Path, width: int, height: int, fps: float = 25.0, alpha: bool = False,
+                 deep: bool = False):
         name = codec()  # a bad setting fails before any file exists
         spec = CODECS[name]
+        if deep:
+            name, spec = "ffv1", DEEP
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = partial_name(self.path)
@@ -146,7 +157,7 @@ class LosslessWriter:
             with contextlib.suppress(av.FFmpegError):
                 self.abort()
             raise
-        self._fmt = "rgba" if alpha else "rgb24"
+        self._fmt = ("rgba64le" if alpha else "rgb48le") if deep else ("rgba" if alpha else "rgb24")
         self._pix_fmt = self._stream.pix_fmt
         self._size = (width, height)
         self.frames = 0

@@ -112,7 +112,8 @@ class TorchUpscaler:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
     def upscale(self, frames: list[np.ndarray], size: tuple[int, int], tile: int = 0) -> list[np.ndarray]:
-        """Same-size HWC uint8 RGB frames -> HWC uint8 RGB frames of ``size`` (w, h)."""
+        """Same-size HWC uint8 RGB frames -> HWC uint8 RGB frames of ``size`` (w, h); uint16
+        frames (HDR kept) in -> uint16 out, at the network's own precision in between."""
         torch = self._torch
         try:
             with torch.inference_mode():
@@ -120,7 +121,7 @@ class TorchUpscaler:
                 if self.device.type == "cuda":
                     x = x.pin_memory().to(self.device, non_blocking=True)
                 y = self._infer(tensor.to_network(x, self.dtype), tile)
-                out = tensor.to_frames(tensor.resize(y, *size))
+                out = tensor.to_frames(tensor.resize(y, *size), x.dtype)
                 return self._download(out)
         except torch.cuda.OutOfMemoryError as e:
             torch.cuda.empty_cache()
@@ -154,10 +155,10 @@ class TorchUpscaler:
         if self._copies is None:
             return list(out.numpy())
         torch = self._torch
-        key = tuple(out.shape)
+        key = (*out.shape, out.dtype)
         host = self._host.get(key)
         if host is None:
-            host = self._host[key] = torch.empty(key, dtype=torch.uint8, pin_memory=True)
+            host = self._host[key] = torch.empty(tuple(out.shape), dtype=out.dtype, pin_memory=True)
         self._copies.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(self._copies):
             host.copy_(out, non_blocking=True)

@@ -65,6 +65,7 @@ class Plan:
     channels: int = 3
     frames: int = 0
     delivery: bool = False  # a delivered file carrying ``tag``: current only while it carries it
+    deep: bool = False  # 16-bit samples (HDR kept): twice the bytes
 
     @property
     def tag(self) -> str:

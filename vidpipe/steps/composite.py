@@ -10,11 +10,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from vidpipe.hashing import digest
 from vidpipe.media import background as bg
-from vidpipe.media.frames import blend, cutout, rotate_upright
+from vidpipe.media import tonemap
+from vidpipe.media.colour import kept
+from vidpipe.media.frames import blend, blend_deep, cutout, rotate_upright
 from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import frame_size, read_frames
@@ -27,6 +30,7 @@ from vidpipe.version import code_version
 class CompositeConfig:
     background: str  # '#RRGGBB', 'blur', or an image/video path
     identity: str = ""  # the background's content identity (``background.check``); found when empty
+    hdr: int = 0  # HDR kept: 16-bit frames in this transfer, the (SDR) background placed inside it
 
 
 def plan(
@@ -37,7 +41,7 @@ def plan(
     code = code_version(__name__, "vidpipe.media.background", "vidpipe.media.frames")
     identity = cfg.identity or bg.check(cfg.background)
     frames = Path(upstream).name if upstream else f"{info.sha256}:{segment.first_frame}+{segment.n_frames}"
-    key = digest("composite", code, frames, Path(matte_file).name, identity)
+    key = digest("composite", code, frames, Path(matte_file).name, identity, cfg.hdr)
     return Plan(key, None, size, frames=segment.n_frames)
 
 
@@ -63,6 +67,9 @@ def composite_frames(
     else:
         colour = lambda: read_frames(upstream)  # noqa: E731
         size = size or frame_size(upstream)
+    if cfg.hdr:
+        yield from _deep_frames(info, segment, upstream, matte_file, cfg, times, size)
+        return
     w, h = size
     needs_colour = cfg.background == "blur" or frame_size(matte_file) != (w, h)
     dw, dh = (h, w) if info.rotation % 180 else (w, h)  # the background is given upright
@@ -80,6 +87,40 @@ def composite_frames(
         back.close()
 
 
+def _deep_frames(info, segment, upstream, matte_file, cfg: CompositeConfig, times, size) -> Iterator[np.ndarray]:
+    """HDR kept: the 16-bit colour frames over the background brought into the same HDR
+    signal (:func:`vidpipe.media.tonemap.from_sdr`: SDR white at HDR reference white).
+    Inside the person the frames' own pixels; at the matte's soft edges RVM's predicted
+    foreground (made on the SDR view) brought back the same way, so hair carries no
+    halo of the old background; a matte smaller than the frames is scaled up to them."""
+    w, h = size
+    colour = read_frames(upstream, fmt="rgb48") if upstream else read_frames(
+        info.path, info.video_index, segment, fmt="rgb48")
+    dw, dh = (h, w) if info.rotation % 180 else (w, h)
+    back = bg.Background(cfg.background, dw, dh)
+    placed: tuple = (None, None)  # (SDR frame, its HDR version): a still background is converted once
+    try:
+        for i, (rgba, orig) in enumerate(zip(read_frames(matte_file, fmt="rgba"), colour)):
+            if cfg.background == "blur":
+                under = cv2.GaussianBlur(orig, (0, 0), max(orig.shape[:2]) / 40)
+            else:
+                sdr = back.at(times[i])
+                if placed[0] is not sdr:
+                    placed = (sdr, tonemap.from_sdr(rotate_upright(sdr, -info.rotation), cfg.hdr))
+                under = placed[1]
+            fg, alpha = orig, rgba[..., 3]
+            if rgba.shape[:2] != (h, w):
+                alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+            else:
+                edge = (alpha > 0) & (alpha < 255)
+                if edge.any():
+                    fg = orig.copy()
+                    fg[edge] = tonemap.from_sdr(rgba[..., :3][edge][None], cfg.hdr)[0]
+            yield blend_deep(fg, alpha, under)
+    finally:
+        back.close()
+
+
 def composite(
     info: MediaInfo,
     segment: Segment,
@@ -93,7 +134,8 @@ def composite(
     """The same frames written to the lossless file ``out`` (tools, tests, the bench)."""
     size = frame_size(upstream) if upstream else (info.width, info.height)
     frames = composite_frames(info, segment, upstream, matte_file, cfg, times, size)
-    return write_segment(frames, lambda f: f, out, size, info.fps, segment.n_frames, on_frame=on_frame)
+    return write_segment(frames, lambda f: f, out, size, info.fps, segment.n_frames, deep=bool(cfg.hdr),
+                         on_frame=on_frame)
 
 
 class Composite(Step):
@@ -110,7 +152,7 @@ class Composite(Step):
     def configure(self, spec, info: MediaInfo) -> CompositeConfig | None:
         if spec.background == "none":
             return None
-        return CompositeConfig(bg.resolve(spec.background), bg.check(spec.background))
+        return CompositeConfig(bg.resolve(spec.background), bg.check(spec.background), kept(spec.hdr, info.transfer))
 
     def plan(self, work: SegmentWork) -> Plan:
         return plan(work.info, work.segment, work.inputs["frames"], work.inputs["matte"], work.config, work.size)

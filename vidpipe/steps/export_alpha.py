@@ -22,6 +22,7 @@ from vidpipe.media.encode import Delivery, EncodeConfig, deliver
 from vidpipe.media.encode import read_tag as video_tag
 from vidpipe.media.frames import cutout, rotate_upright
 from vidpipe.media.probe import MediaInfo
+from vidpipe.media import tonemap
 from vidpipe.media.reader import read_frames
 from vidpipe.steps.base import Needs, Plan, Step
 from vidpipe.version import code_version
@@ -62,6 +63,7 @@ class ExportAlphaWork:
     out: str
     fmt: str
     colors: tuple[str, ...] | None = None  # full-size colour segments, when the mattes are smaller
+    hdr: int = 0  # HDR kept: the colour segments are 16-bit in this transfer (the export is SDR: tone-mapped)
 
     @property
     def label(self) -> str:
@@ -72,15 +74,20 @@ class ExportAlphaWork:
         return self.info.frame_count
 
 
-def _rgba(matte_files: Sequence[str | Path], color_files: Sequence[str | Path] | None) -> Iterator[np.ndarray]:
-    """HWC uint8 RGBA frames: the mattes as they are, or cut out of the colour frames."""
+def _rgba(matte_files: Sequence[str | Path], color_files: Sequence[str | Path] | None,
+          hdr: int = 0) -> Iterator[np.ndarray]:
+    """HWC uint8 RGBA frames: the mattes as they are, or cut out of the colour frames
+    (HDR kept: those tone-mapped to SDR, as the mattes' own colours are)."""
     for i, matte_file in enumerate(matte_files):
         mattes = read_frames(matte_file, fmt="rgba")
         if color_files is None:
             yield from mattes
-        else:  # same length or an error
-            for rgba, color in zip(mattes, read_frames(color_files[i]), strict=True):
-                yield cutout(rgba, color)
+            continue
+        colors = read_frames(color_files[i], fmt="rgb48" if hdr else "rgb24")
+        if hdr:
+            colors = (tonemap.to_sdr(c, hdr, tonemap.BT2020) for c in colors)
+        for rgba, color in zip(mattes, colors, strict=True):  # same length or an error
+            yield cutout(rgba, color)
 
 
 def export_alpha(
@@ -92,9 +99,11 @@ def export_alpha(
     tag: str = "",
     color_files: Sequence[str | Path] | None = None,
     on_frame: Callable[[int], None] | None = None,
+    hdr: int = 0,
 ) -> Delivery:
-    """Write the RGBA matte segments as ``fmt`` at ``out`` (a folder for png)."""
-    frames = _rgba(matte_files, color_files)
+    """Write the RGBA matte segments as ``fmt`` at ``out`` (a folder for png). Always SDR
+    BT.709 (HDR kept: the colour segments are tone-mapped; an alpha export is for editors)."""
+    frames = _rgba(matte_files, color_files, hdr)
     if fmt == "png":
         return _png_sequence(frames, info, Path(out), tag, on_frame)
     if fmt not in FORMATS:
@@ -132,7 +141,7 @@ def plan(work: ExportAlphaWork) -> Plan:
     out = Path(work.out).resolve()
     names = [Path(p).name for p in work.mattes]
     colors = [Path(p).name for p in work.colors or ()]
-    return Plan(digest("export_alpha", code, work.info.sha256, names, colors, work.fmt, str(out)), out,
+    return Plan(digest("export_alpha", code, work.info.sha256, names, colors, work.fmt, work.hdr, str(out)), out,
                 frames=work.frames, delivery=True)
 
 
@@ -144,7 +153,8 @@ class ExportAlpha(Step):
         return plan(work)
 
     def run(self, work: ExportAlphaWork, plan: Plan, on_frame=None) -> Delivery:
-        return export_alpha(work.mattes, work.info, work.timestamps, plan.out, work.fmt, plan.tag, work.colors, on_frame)
+        return export_alpha(work.mattes, work.info, work.timestamps, plan.out, work.fmt, plan.tag, work.colors, on_frame,
+                            work.hdr)
 
     def describe(self, work: ExportAlphaWork) -> str:
         return {"prores": "ProRes 4444", "webm": "VP9 with alpha", "png": "RGBA PNG"}.get(work.fmt, work.fmt)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidpipe.hashing import digest
-from vidpipe.media.encode import Delivery, EncodeConfig, deliver, resolve_codec
+from vidpipe.media.colour import TRANSFER_NAMES, kept
+from vidpipe.media.encode import Delivery, EncodeConfig, deliver, hdr_encode, resolve_codec
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import read_frames
 from vidpipe.steps.base import Needs, Plan, Step, Stream
@@ -51,7 +52,7 @@ def join(
 ) -> Delivery:
     """Write ``out`` from the processed segments (HWC frames in stored orientation): each
     a lossless file, or a streamed step's frames, made here as they are encoded."""
-    fmt = "rgba" if encode.alpha else "rgb24"
+    fmt = "rgb48" if encode.hdr else "rgba" if encode.alpha else "rgb24"
     frames = itertools.chain.from_iterable(
         f.frames() if isinstance(f, Stream) else read_frames(f, fmt=fmt) for f in segment_files
     )
@@ -72,6 +73,9 @@ class Join(Step):
     needs = Needs(frames=True)
 
     def configure(self, spec, info: MediaInfo) -> EncodeConfig:
+        transfer = kept(spec.hdr, info.transfer) if spec.hdr == "keep" else 0
+        if transfer:
+            return EncodeConfig(crf=spec.crf, preset=spec.preset, **hdr_encode(spec.codec, info, transfer))
         return EncodeConfig(codec=resolve_codec(spec.codec), crf=spec.crf, preset=spec.preset)
 
     def plan(self, work: JoinWork) -> Plan:
@@ -81,7 +85,13 @@ class Join(Step):
         return join(work.segments, work.info, work.timestamps, plan.out, work.encode, tag=plan.tag, on_frame=on_frame)
 
     def describe(self, work: JoinWork) -> str:
-        return f"{work.encode.codec} crf {work.encode.crf}, {work.encode.preset}"
+        e = work.encode
+        if not e.hdr:
+            return f"{e.codec} crf {e.crf}, {e.preset}"
+        metadata = "" if not (e.mastering or e.content_light) else (
+            ", mastering/light metadata kept" if e.codec == "libx265" else
+            ", the source's mastering/light metadata NOT written (NVENC here; --codec libx265 keeps it)")
+        return f"{e.codec} 10-bit {TRANSFER_NAMES[e.hdr]} bt2020 crf {e.crf}, {e.preset}{metadata}"
 
 
 STEP = Join()

@@ -17,6 +17,8 @@ import numpy as np
 
 from vidpipe import gpu
 from vidpipe.hashing import digest, file_sha256
+from vidpipe.media import tonemap
+from vidpipe.media.colour import kept
 from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import frame_size, read_frames
@@ -35,6 +37,7 @@ class MatteConfig:
     warmup_frames: int = 25  # frames before the segment, outputs dropped, when no state is handed over
     input_alpha: bool = False  # the input has its own alpha (e.g. VP8/VP9 with alpha): use it, no RVM
     before_upscale: bool = False  # matte the source's own frames (the alpha is scaled up later)
+    hdr: int = 0  # HDR kept: the frames are 16-bit in this transfer; RVM sees them tone-mapped to SDR
 
 
 def state_path(matte_file: str | Path) -> Path:
@@ -122,8 +125,8 @@ def matte(
         frames, size = read_frames(info.path, info.video_index, segment), (info.width, info.height)
         warmup = read_frames(info.path, info.video_index, previous) if previous is not None else None
     else:
-        frames, size = read_frames(upstream), frame_size(upstream)
-        warmup = read_frames(prev_upstream) if prev_upstream else None
+        frames, size = _model_frames(upstream, cfg.hdr), frame_size(upstream)
+        warmup = _model_frames(prev_upstream, cfg.hdr) if prev_upstream else None
     net = rvm_onnx.load(cfg.model)
     ratio = cfg.downsample_ratio or rvm_onnx.auto_ratio(size[1], size[0])
     state, _how = start_state(cfg, net, ratio, prev, warmup)
@@ -137,6 +140,14 @@ def matte(
         frames, step, out, size, info.fps, segment.n_frames, alpha=True, on_frame=on_frame,
         before_rename=lambda: save_state(state_path(out), net.to_host(box[0])),  # the state exists before its video does
     )
+
+
+def _model_frames(path: str | Path, hdr: int) -> Iterable[np.ndarray]:
+    """A segment file's frames as RVM takes them: 8-bit SDR (HDR kept: tone-mapped here,
+    as ``--hdr sdr`` would have decoded them; the colour frames themselves stay HDR)."""
+    if not hdr:
+        return read_frames(path)
+    return (tonemap.to_sdr(f, hdr, tonemap.BT2020) for f in read_frames(path, fmt="rgb48"))
 
 
 class Matte(Step):
@@ -154,7 +165,7 @@ class Matte(Step):
             return None
         return MatteConfig(
             model=spec.matte_model, input_alpha=info.has_alpha and spec.matte_input_alpha,
-            before_upscale=spec.matte_before_upscale,
+            before_upscale=spec.matte_before_upscale, hdr=kept(spec.hdr, info.transfer),
         )
 
     def plan(self, work: SegmentWork) -> Plan:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vidpipe.errors import ProbeError
 from vidpipe.media.probe import MediaInfo, probe
 from vidpipe.steps.base import Needs, Step
 
@@ -24,7 +25,13 @@ class Probe(Step):
     needs = Needs(cached=False)
 
     def run(self, work: ProbeWork, plan=None, on_frame=None) -> MediaInfo:
-        return probe(work.path)
+        info = probe(work.path)
+        if info.hdr.startswith("Dolby Vision") and info.hdr.endswith("(base: none)"):
+            # profile 5: the picture is in Dolby's IPTPQc2, shown right only through its RPU
+            raise ProbeError(f"{info.path}: {info.hdr.split(' (')[0]} has no standard base layer (its picture is "
+                             "coded in Dolby's own colour space, which only a Dolby Vision decoder shows right): "
+                             "vidpipe cannot convert it; export it as HDR10, HLG or SDR and run that")
+        return info
 
 
 STEP = Probe()

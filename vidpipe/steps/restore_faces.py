@@ -12,7 +12,9 @@ import cv2
 import numpy as np
 
 from vidpipe import gpu
+from vidpipe.errors import ConfigError
 from vidpipe.hashing import digest, file_sha256
+from vidpipe.media.colour import kept
 from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import frame_size, read_frames
@@ -109,6 +111,9 @@ class RestoreFaces(Step):
     def configure(self, spec, info: MediaInfo) -> RestoreFacesConfig | None:
         if not spec.restore_faces:
             return None
+        if kept(spec.hdr, info.transfer):
+            raise ConfigError(f"{info.path}: --restore-faces works on SDR frames and cannot keep HDR yet: "
+                              "use --hdr sdr (the default) with it, or leave faces as they are")
         return RestoreFacesConfig(model=spec.restore_faces_model, fidelity=spec.restore_faces_fidelity)
 
     def plan(self, work: SegmentWork) -> Plan:

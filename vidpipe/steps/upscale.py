@@ -15,6 +15,7 @@ import numpy as np
 from vidpipe import gpu
 from vidpipe.errors import ConfigError, MediaError, ModelNotAvailable, OutOfMemory
 from vidpipe.hashing import digest
+from vidpipe.media.colour import kept
 from vidpipe.media.frames import chw_float_to_hwc_u8, resize
 from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
@@ -42,12 +43,21 @@ class UpscaleConfig:
     scale: float | None = None  # overrides target when set
     tile: int = 0  # 0 = auto
     backend: Literal["auto", "torch", "ncnn"] = "auto"
+    hdr: int = 0  # HDR kept (the transfer, vidpipe.media.colour.kept): 16-bit frames in and out, through torch
 
 
 def resolve_backend(cfg: UpscaleConfig) -> str:
     """auto: torch on a CUDA GPU, else ncnn when the model has an ncnn version, else
-    torch on the CPU."""
+    torch on the CPU. HDR kept: torch (ncnn takes 8-bit pixels only)."""
     spec = upscale_model(cfg.model)
+    if cfg.hdr:
+        if cfg.backend == "ncnn":
+            raise ConfigError("--hdr keep upscales 16-bit frames, and ncnn takes 8-bit input only: "
+                              "use --upscale-backend auto or torch")
+        if "torch" not in spec.backends:
+            raise ModelNotAvailable(f"{spec.name}: has no torch (.pth) version, which --hdr keep needs "
+                                    "(ncnn takes 8-bit input only)")
+        return "torch"
     if cfg.backend == "ncnn" and "ncnn" not in spec.backends:
         raise ModelNotAvailable(f"{spec.name}: has no ncnn version; use --backend torch")
     if cfg.backend == "torch" and "torch" not in spec.backends:
@@ -115,7 +125,8 @@ def needs_model(width: int, height: int, size: tuple[int, int]) -> bool:
 
 
 class FrameUpscaler:
-    """HWC uint8 RGB frames in -> HWC uint8 RGB frames of ``size`` out.
+    """HWC uint8 RGB frames in -> HWC uint8 RGB frames of ``size`` out (uint16 in, uint16
+    out: HDR kept, through torch).
 
     Batch and tile come from the network's declared :class:`~vidpipe.models.backend.Backend`:
     on a GPU, the largest batch of whole frames (else the largest tile) whose measured
@@ -127,9 +138,9 @@ class FrameUpscaler:
 
     def __init__(self, cfg: UpscaleConfig, in_size: tuple[int, int], size: tuple[int, int]):
         self.size = size
-        self.backend = resolve_backend(cfg)
-        spec = upscale_model(cfg.model)
-        self.net = load_backend(spec, self.backend) if needs_model(*in_size, size) else None
+        model = needs_model(*in_size, size)
+        self.backend = resolve_backend(cfg) if model else "none"
+        self.net = load_backend(upscale_model(cfg.model), self.backend) if model else None
         w, h = in_size
         self.side = max(w, h)
         if self.net is not None and self.net.backend.on_cuda and not cfg.tile:
@@ -177,14 +188,19 @@ class FrameUpscaler:
 
 def plan(info: MediaInfo, segment: Segment, cfg: UpscaleConfig) -> Plan:
     """One segment's upscale: the key covers the source content, the frame range, the
-    settings, the model files and this code."""
-    backend = resolve_backend(cfg)
-    model = model_fingerprint(upscale_model(cfg.model), backend)
-    finish = ("vidpipe.media.tensor",) if backend == "torch" else ()  # torch finishes frames on its device
-    code = code_version(__name__, f"vidpipe.models.{backend}_sr", "vidpipe.tiling", "vidpipe.media.frames", *finish)
+    settings, the model files and this code (a resize alone needs no model file)."""
     size = output_size(info.width, info.height, cfg.target, cfg.scale)
+    if needs_model(info.width, info.height, size):
+        backend = resolve_backend(cfg)
+        model = model_fingerprint(upscale_model(cfg.model), backend)
+        finish = ("vidpipe.media.tensor",) if backend == "torch" else ()  # torch finishes frames on its device
+        code = code_version(__name__, f"vidpipe.models.{backend}_sr", "vidpipe.tiling", "vidpipe.media.frames", *finish)
+    else:
+        backend = model = "none"
+        code = code_version(__name__, "vidpipe.media.frames")
     key = digest("upscale", code, info.sha256, segment.first_frame, segment.n_frames, asdict(cfg), size, model, backend)
-    return Plan(key, segment_path(info.sha256, "upscale", segment.name, key), size, frames=segment.n_frames)
+    return Plan(key, segment_path(info.sha256, "upscale", segment.name, key), size, frames=segment.n_frames,
+                deep=bool(cfg.hdr))
 
 
 def upscale(
@@ -199,8 +215,9 @@ def upscale(
     upscaler = FrameUpscaler(cfg, (info.width, info.height), size)
     batch = upscaler.batch
     process = upscaler.many if batch > 1 else upscaler
-    frames = read_frames(info.path, info.video_index, segment)
-    return write_segment(frames, process, out, size, info.fps, segment.n_frames, batch=batch, on_frame=on_frame)
+    frames = read_frames(info.path, info.video_index, segment, fmt="rgb48" if cfg.hdr else "rgb24")
+    return write_segment(frames, process, out, size, info.fps, segment.n_frames, deep=bool(cfg.hdr), batch=batch,
+                         on_frame=on_frame)
 
 
 def upscale_image(src: str | Path, dst: str | Path, cfg: UpscaleConfig) -> tuple[int, int]:
@@ -238,7 +255,7 @@ class Upscale(Step):
     def configure(self, spec, info: MediaInfo) -> UpscaleConfig:
         return UpscaleConfig(
             model=spec.upscale_model, target=spec.target, scale=spec.scale, tile=spec.upscale_tile,
-            backend=spec.upscale_backend,
+            backend=spec.upscale_backend, hdr=kept(spec.hdr, info.transfer),
         )
 
     def plan(self, work: SegmentWork) -> Plan:
