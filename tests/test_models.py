@@ -166,13 +166,13 @@ def test_out_of_memory_lowers_batch_then_tile_and_they_stay_lowered(photo, torch
     class Tight:
         backend = Backend("torch", "cuda:0", "float16", 4, tiling=True)
 
-        def upscale(self, chunk, size, tile):
+        def upscale(self, chunk, size, tile, colour_fix=0.0):
             calls.append((len(chunk), tile))
             if len(chunk) > 2 or not 0 < tile <= 48:
                 raise OutOfMemory("CUDA out of memory")
-            return torch_net.upscale(chunk, size, tile)
+            return torch_net.upscale(chunk, size, tile, colour_fix)
 
-    up = FrameUpscaler(UpscaleConfig(target="none", scale=2, backend="torch"), (160, 120), (320, 240))
+    up = FrameUpscaler(UpscaleConfig(target="none", scale=2, backend="torch", colour_fix=False), (160, 120), (320, 240))
     up.net, up.fit = Tight(), Fit(batch=4, min_tile=32)
     frames = [np.ascontiguousarray(np.roll(photo, 7 * i, axis=1)) for i in range(8)]
     out = up.many(frames[:4]) + up.many(frames[4:])
@@ -184,7 +184,7 @@ def test_out_of_memory_lowers_batch_then_tile_and_they_stay_lowered(photo, torch
         assert psnr(got, torch_net.upscale([frame], (320, 240))[0]) > 40
     up.fit = Fit(batch=1, tile=32, min_tile=32)
     with pytest.raises(OutOfMemory):  # nothing left to lower: the error, not a hang
-        Tight.upscale = lambda self, chunk, size, tile: (_ for _ in ()).throw(OutOfMemory("CUDA out of memory"))
+        Tight.upscale = lambda self, chunk, size, tile, fix: (_ for _ in ()).throw(OutOfMemory("CUDA out of memory"))
         up.many(frames[:1])
 
 
@@ -221,8 +221,8 @@ def test_ncnn_out_of_memory_lowers_the_tile(photo):
     real._net = TightNet(real._net)
     with pytest.raises(OutOfMemory, match="out of memory for a 160x120 input"):
         real.forward(photo[:120, :160])
-    up = FrameUpscaler(UpscaleConfig(target="none", scale=2, model="realesr-animevideov3", backend="ncnn"),
-                       (160, 120), (320, 240))
+    cfg = UpscaleConfig(target="none", scale=2, model="realesr-animevideov3", backend="ncnn", colour_fix=False)
+    up = FrameUpscaler(cfg, (160, 120), (320, 240))
     up.net, up.fit = real, Fit(tile=0, min_tile=32)
     frames = [np.ascontiguousarray(np.roll(photo, 7 * i, axis=1)) for i in range(3)]
     out = up.many(frames)

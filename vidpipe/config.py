@@ -70,6 +70,12 @@ class JobSpec(BaseModel):
         0, title="Upscale tile size", ge=0, le=4096, description="Input tile size in pixels; 0 = automatic",
         json_schema_extra=_step("upscale"),
     )
+    upscale_colour_fix: bool = Field(
+        True, title="Keep the source's colours",
+        description="Put the source's own local colour back where the upscale model moved it (Real-ESRGAN shifts "
+                    "flat colours by up to 6/255); the model's detail is kept",
+        json_schema_extra=_step("upscale"),
+    )
     restore_faces: bool = Field(
         False, title="Restore faces", description="GFPGAN on every face after upscaling",
         json_schema_extra=_step("restore_faces"),

@@ -84,3 +84,20 @@ def blend_deep(fg: np.ndarray, alpha: np.ndarray, back: np.ndarray) -> np.ndarra
         total = fg[y : y + BLEND_ROWS, :, :3] * a + back[y : y + BLEND_ROWS] * (255 - a) + 127
         out[y : y + BLEND_ROWS] = total // 255
     return out
+
+
+def colour_fix(out: np.ndarray, source: np.ndarray, sigma: float) -> np.ndarray:
+    """``out`` (the network's frame at the output size) with the source's own local
+    colour put back: the difference between ``out`` brought down to the source's size
+    (area average) and ``source``, low-passed (Gaussian, ``sigma`` source pixels) and
+    brought up again (bilinear), is taken off ``out``. Flat colours come back as they
+    went in (Real-ESRGAN moves them by up to 6/255, and whole frames by 5/255 on
+    average on the LivePortrait clip); the detail the network made is above the cut-off
+    and stays (docs/performance.md). HWC uint8 or uint16, same dtype out."""
+    top = 65535.0 if out.dtype == np.uint16 else 255.0
+    h, w = source.shape[:2]
+    big = out.astype(np.float32)
+    small = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)
+    shift = cv2.GaussianBlur(small - source.astype(np.float32), (0, 0), sigma)
+    big -= cv2.resize(shift, out.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    return np.clip(big + 0.5, 0, top).astype(out.dtype)

@@ -97,3 +97,31 @@ def blend(rgba: torch.Tensor, back: torch.Tensor) -> torch.Tensor:
     a = rgba[..., 3:4].to(torch.int32)
     total = rgba[..., :3].to(torch.int32) * a + back.to(torch.int32) * (255 - a)
     return total.to(torch.float32).div_(255.0).round_().to(torch.uint8)
+
+
+def colour_fix(out: torch.Tensor, source: torch.Tensor, sigma: float) -> torch.Tensor:
+    """NCHW float ``out`` (output size) with ``source``'s (NCHW float 0..1, input size) local
+    colour put back, as :func:`vidpipe.media.frames.colour_fix` (area down, Gaussian of the
+    difference, bilinear up, subtracted); float32 throughout."""
+    out = out.float()
+    h, w = source.shape[-2:]
+    shift = _gaussian(resize(out, w, h) - source.float(), sigma)
+    return out - F.interpolate(shift, size=tuple(out.shape[-2:]), mode="bilinear", align_corners=False)
+
+
+def _gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of NCHW float32, OpenCV's kernel size for float images
+    (``round(8 sigma + 1) | 1``) and its default border (reflect, the edge pixel once)."""
+    size = int(round(sigma * 8 + 1)) | 1
+    r = size // 2
+    t = torch.arange(size, dtype=torch.float64) - r
+    g = torch.exp(-t * t / (2 * sigma * sigma))
+    g = (g / g.sum()).to(torch.float32).to(x.device)
+    c = x.shape[1]
+    for axis in (-1, -2):
+        pads = (r, r, 0, 0) if axis == -1 else (0, 0, r, r)
+        # OpenCV's default border; a side no longer than the radius (under 8 sigma: tiny frames) replicates
+        x = F.pad(x, pads, mode="reflect" if x.shape[axis] > r else "replicate")
+        weight = g.reshape(1, 1, 1, size) if axis == -1 else g.reshape(1, 1, size, 1)
+        x = F.conv2d(x, weight.expand(c, 1, *weight.shape[2:]).contiguous(), groups=c)
+    return x

@@ -111,17 +111,22 @@ class TorchUpscaler:
             return self._torch.cuda.mem_get_info(self.device)[0]
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
-    def upscale(self, frames: list[np.ndarray], size: tuple[int, int], tile: int = 0) -> list[np.ndarray]:
+    def upscale(self, frames: list[np.ndarray], size: tuple[int, int], tile: int = 0,
+                colour_fix: float = 0.0) -> list[np.ndarray]:
         """Same-size HWC uint8 RGB frames -> HWC uint8 RGB frames of ``size`` (w, h); uint16
-        frames (HDR kept) in -> uint16 out, at the network's own precision in between."""
+        frames (HDR kept) in -> uint16 out, at the network's own precision in between.
+        ``colour_fix``: the sigma of :func:`vidpipe.media.tensor.colour_fix` (0: the raw output)."""
         torch = self._torch
         try:
             with torch.inference_mode():
                 x = torch.from_numpy(np.stack(frames))
                 if self.device.type == "cuda":
                     x = x.pin_memory().to(self.device, non_blocking=True)
-                y = self._infer(tensor.to_network(x, self.dtype), tile)
-                out = tensor.to_frames(tensor.resize(y, *size), x.dtype)
+                source = tensor.to_network(x, self.dtype)
+                y = tensor.resize(self._infer(source, tile), *size)
+                if colour_fix:
+                    y = tensor.colour_fix(y, source, colour_fix)
+                out = tensor.to_frames(y, x.dtype)
                 return self._download(out)
         except torch.cuda.OutOfMemoryError as e:
             torch.cuda.empty_cache()

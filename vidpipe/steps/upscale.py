@@ -16,7 +16,7 @@ from vidpipe import gpu
 from vidpipe.errors import ConfigError, MediaError, ModelNotAvailable, OutOfMemory
 from vidpipe.hashing import digest
 from vidpipe.media.colour import kept
-from vidpipe.media.frames import chw_float_to_hwc_u8, resize
+from vidpipe.media.frames import chw_float_to_hwc_u8, colour_fix, resize
 from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import read_frames
@@ -34,6 +34,8 @@ TARGET_SHORT_SIDE = {"720p": 720, "1080p": 1080, "2160p": 2160}
 #: frames with more input pixels than this are tiled when ``tile`` is 0 (auto)
 AUTO_TILE_PIXELS = 1280 * 720
 AUTO_TILE = 512
+#: the colour fix's low-pass, in source pixels: flat colours exact, the network's detail kept (docs/performance.md)
+COLOUR_FIX_SIGMA = 3.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class UpscaleConfig:
     tile: int = 0  # 0 = auto
     backend: Literal["auto", "torch", "ncnn"] = "auto"
     hdr: int = 0  # HDR kept (the transfer, vidpipe.media.colour.kept): 16-bit frames in and out, through torch
+    colour_fix: bool = True  # put the source's local colour back where the network moved it
 
 
 def resolve_backend(cfg: UpscaleConfig) -> str:
@@ -141,6 +144,7 @@ class FrameUpscaler:
         model = needs_model(*in_size, size)
         self.backend = resolve_backend(cfg) if model else "none"
         self.net = load_backend(upscale_model(cfg.model), self.backend) if model else None
+        self.colour_fix = COLOUR_FIX_SIGMA if cfg.colour_fix else 0.0
         w, h = in_size
         self.side = max(w, h)
         if self.net is not None and self.net.backend.on_cuda and not cfg.tile:
@@ -179,11 +183,12 @@ class FrameUpscaler:
 
     def _run(self, chunk: list[np.ndarray]) -> list[np.ndarray]:
         if hasattr(self.net, "upscale"):  # finished where the model runs (torch: on its device)
-            return self.net.upscale(chunk, self.size, self.fit.tile)
-        return [
+            return self.net.upscale(chunk, self.size, self.fit.tile, self.colour_fix)
+        out = [
             resize(chw_float_to_hwc_u8(tiled_forward(f, self.net.forward, self.net.scale, self.fit.tile)), *self.size)
             for f in chunk
         ]
+        return [colour_fix(o, f, self.colour_fix) for o, f in zip(out, chunk)] if self.colour_fix else out
 
 
 def plan(info: MediaInfo, segment: Segment, cfg: UpscaleConfig) -> Plan:
@@ -255,7 +260,7 @@ class Upscale(Step):
     def configure(self, spec, info: MediaInfo) -> UpscaleConfig:
         return UpscaleConfig(
             model=spec.upscale_model, target=spec.target, scale=spec.scale, tile=spec.upscale_tile,
-            backend=spec.upscale_backend, hdr=kept(spec.hdr, info.transfer),
+            backend=spec.upscale_backend, hdr=kept(spec.hdr, info.transfer), colour_fix=spec.upscale_colour_fix,
         )
 
     def plan(self, work: SegmentWork) -> Plan:
