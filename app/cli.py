@@ -287,7 +287,7 @@ def probe_cmd(file: Path, as_json: bool = typer.Option(False, "--json", help="Pr
     print(f"  colour     {info.hdr}: matrix {info.matrix}, primaries {info.primaries}, transfer {info.transfer}, "
           f"{info.color_range} range{untagged}")
     print(f"  default    {info.colour.conversion()}")
-    keep = kept("keep", info.transfer)
+    keep = kept("keep", info)
     if keep:
         print(f"  --hdr keep {info.colour.conversion(keep)}")
         print(f"  hdr meta   master-display {info.mastering or 'none'}, max-cll {info.content_light or 'none'}")

@@ -103,10 +103,12 @@ def _enhance(job: VideoJob, spec, started: float) -> VideoResult:
         info.path, info.width, info.height, info.codec, info.frame_count, info.duration,
         info.fps, " (variable)" if info.vfr else "", info.rotation, len(info.audio),
     )
-    hdr = colour.kept(spec.hdr, info.transfer)
+    hdr = colour.kept(spec.hdr, info)
     log.info("%s: colour %s; %s", info.path, info.hdr, info.colour.conversion(hdr))
     if spec.hdr == "keep" and not hdr:
-        log.info("%s: an SDR source: --hdr keep has no HDR to keep", info.path)
+        why = "an SDR source: --hdr keep has no HDR to keep" if info.colour.verdict == "SDR" else (
+            f"HDR on {info.primaries} primaries: --hdr keep keeps BT.2020 HDR only; tone-mapped to SDR instead")
+        log.info("%s: %s", info.path, why)
     if info.hdr.startswith("Dolby Vision"):
         log.info("%s: Dolby Vision metadata (RPU) is dropped; its base layer is what is %s", info.path,
                  "kept" if hdr else "converted")

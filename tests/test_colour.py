@@ -240,3 +240,26 @@ def test_dolby_vision_configuration_box_is_read():
     assert parse_dovi_config(b"hvc1...." + box(8, 4)) == "Dolby Vision profile 8 (base: HLG)"
     assert parse_dovi_config(box(5, 0)) == "Dolby Vision profile 5 (base: none)"
     assert parse_dovi_config(b"nothing here") is None
+
+
+def test_pq_tone_map_starts_from_the_files_own_peak(tmp_path):
+    """A PQ master that says its content peaks at 4000 cd/m2 (MaxCLL) is mapped from 4000:
+    1000 and 2000 cd/m2 greys stay apart and below white instead of clipping (as they do
+    from the 1000 cd/m2 assumed for a file that says nothing; reference white comes out
+    lower, 211 against 231, as BT.2390 makes room), every grey keeps its order, the
+    darkest are untouched; with only a mastering display's peak, that is used."""
+    nits = np.array([5.0, 26, 203, 1000, 2000, 4000])
+    greys = np.repeat(pq_signal(nits)[:, None], 3, axis=1)
+    clip = lambda name, meta: write_clip(tmp_path / name, greys, height=64, matrix="bt2020", bits=10,  # noqa: E731
+                                         primaries="bt2020", transfer=PQ_TRC, frames=1, hdr_meta=meta)
+    centres = [int((i + 0.5) * 64) for i in range(len(nits))]
+    mastering = "master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(40000000,50)"
+    got = {name: next(read_frames(clip(f"{name}.mp4", meta)))[32, centres].mean(axis=1)
+           for name, meta in (("none", ""), ("cll", "max-cll=4000,400"), ("mastering", mastering))}
+    print({k: v.round(1).tolist() for k, v in got.items()})
+    assert got["none"][4] >= 254.5 and got["none"][3] >= 250  # from 1000: 1000 and up are white
+    for name in ("cll", "mastering"):
+        g = got[name]
+        assert np.all(np.diff(g) >= 1) and g[3] < 252 and g[4] < 254.5 <= g[5], name  # highlights kept, peak white
+        assert abs(g[0] - (5 / tonemap.SDR_WHITE) ** (1 / 2.4) * 255) <= 3  # below every knee: untouched
+    assert np.abs(got["cll"] - got["mastering"]).max() <= 1

@@ -114,6 +114,11 @@ def test_keep_refuses_what_cannot_carry_hdr_in_one_line(tmp_path):
 
     with pytest.raises(ConfigError, match="ncnn takes 8-bit"):
         resolve_backend(UpscaleConfig(backend="ncnn", hdr=HLG_TRC))
+    # PQ on BT.709 primaries: the BT.2020 tags would misstate it, so it is tone-mapped as usual
+    narrow = probe(write_clip(tmp_path / "pq709.mp4", SIGNAL, height=64, matrix="bt709", bits=10,
+                              transfer=PQ_TRC, frames=1))
+    assert (narrow.hdr, narrow.primaries) == ("HDR10 (PQ)", "bt709")
+    assert steps.get("join").configure(JobSpec(hdr="keep"), narrow).hdr == 0
     # an SDR source keeps nothing: the usual 8-bit BT.709 delivery
     sdr = probe(write_clip(tmp_path / "sdr.mp4", SIGNAL, height=64, matrix="bt709", frames=1))
     enc = steps.get("join").configure(JobSpec(hdr="keep"), sdr)

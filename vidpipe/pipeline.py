@@ -25,6 +25,7 @@ from typing import Any
 
 from vidpipe import resources, steps, telemetry
 from vidpipe.errors import ConfigError
+from vidpipe.media import writer
 from vidpipe.media.colour import kept
 from vidpipe.media.probe import MediaInfo
 from vidpipe.steps.base import Plan, SegmentWork, Step, Stream
@@ -85,7 +86,7 @@ class VideoPlan:
     def intermediates(self) -> list[tuple[Path, int]]:
         """Each intermediate file this video's job keeps, with its estimated size."""
         return [
-            (i.plan.out, int(resources.frame_bytes(i.plan.frames, *i.plan.size, i.plan.channels) * (1 + i.plan.deep)))
+            (i.plan.out, int(resources.frame_bytes(i.plan.frames, *i.plan.size, i.plan.channels) * _depth(i.plan)))
             for i in self.items
             if i.step.needs.intermediate and i.plan is not None and i.plan.size and i.plan.out is not None
         ]
@@ -125,6 +126,12 @@ class VideoPlan:
         return out
 
 
+def _depth(plan: Plan) -> float:
+    """How much larger than the default intermediates a plan's file is: 16-bit FFV1 against
+    the chosen 8-bit codec (both by their measured size ratios)."""
+    return 2 * writer.DEEP.size_ratio / writer.size_ratio() if plan.deep else 1.0
+
+
 def plan_video(info: MediaInfo, timeline: Timeline, spec, output: str | Path) -> VideoPlan:
     """Plan every step of ``spec`` on the video ``info`` into ``output``."""
     plan = VideoPlan(info, timeline)
@@ -146,7 +153,7 @@ def plan_video(info: MediaInfo, timeline: Timeline, spec, output: str | Path) ->
     plan.join = Planned(join, work, join.plan(work), tuple(waits))
     fmt = spec.export_alpha
     if fmt != "none":
-        plan.export_alpha = _plan_export(plan, state, Path(output), fmt, kept(spec.hdr, info.transfer))
+        plan.export_alpha = _plan_export(plan, state, Path(output), fmt, kept(spec.hdr, info))
     return plan
 
 

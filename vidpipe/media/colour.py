@@ -21,6 +21,8 @@ BT.2020 (non-constant luminance) limited range, tagged with that transfer."""
 
 from __future__ import annotations
 
+import os
+import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -119,21 +121,23 @@ DEEP = {"rgb48": "rgb24", "rgba64": "rgba"}
 _DEEP_NAMES = {"rgb48": "rgb48le", "rgba64": "rgba64le"}
 
 
-def kept(hdr: str, transfer: str) -> int:
+def kept(hdr: str, info) -> int:
     """The transfer (PQ or HLG, as AVColorTransferCharacteristic) whose signal the frames
-    keep, 16-bit, with ``--hdr keep`` on a source of ``transfer``; 0: SDR frames (the
-    default, and any SDR source whatever ``--hdr`` says)."""
-    if hdr != "keep":
+    keep, 16-bit, with ``--hdr keep`` on the source ``info`` (a MediaInfo); 0: SDR frames
+    (the default; any SDR source whatever ``--hdr`` says; HDR on other primaries than
+    BT.2020, which the delivery's BT.2020 tags would misstate)."""
+    if hdr != "keep" or info.primaries != PRIMARIES_NAMES[BT2020]:
         return 0
-    code = next((k for k, v in TRANSFER_NAMES.items() if v == transfer), 0)
+    code = next((k for k, v in TRANSFER_NAMES.items() if v == info.transfer), 0)
     return code if code in (PQ, HLG) else 0
 
 
-def decode(frame: av.VideoFrame, fmt: str = "rgb24") -> np.ndarray:
+def decode(frame: av.VideoFrame, fmt: str = "rgb24", peak: float = tonemap.SOURCE_PEAK) -> np.ndarray:
     """HWC uint8 RGB (``fmt="rgba"``: RGBA) of a decoded frame, meaning BT.709 SDR
     whatever the source was (see the module's docstring). ``fmt="rgb48"``/``"rgba64"``:
     HWC uint16 of the frame's own signal, not tone-mapped (``--hdr keep``): an HDR YUV
-    source's R'G'B' in its own primaries and transfer, a 16-bit intermediate as stored."""
+    source's R'G'B' in its own primaries and transfer, a 16-bit intermediate as stored.
+    ``peak``: a PQ source's :func:`file_peak`, where the tone map starts from."""
     name = frame.format.name
     if fmt in DEEP:
         if is_rgb(name):
@@ -143,14 +147,67 @@ def decode(frame: av.VideoFrame, fmt: str = "rgb24") -> np.ndarray:
     if is_rgb(name):
         if frame.color_trc in (PQ, HLG) or frame.color_primaries == BT2020:  # RGB-coded HDR / wide gamut
             deep = frame.to_ndarray(format=_DEEP_NAMES["rgba64" if fmt == "rgba" else "rgb48"])
-            return tonemap.to_sdr(deep, frame.color_trc, frame.color_primaries)
+            return tonemap.to_sdr(deep, frame.color_trc, frame.color_primaries, peak)
         return frame.to_ndarray(format=fmt)
     matrix = _MATRIX.get(frame.colorspace) or _MATRIX[default_matrix(frame.height)]
     rng = ColorRange.JPEG if is_full_range(name, frame.color_range) else ColorRange.MPEG
     transfer, primaries = frame.color_trc, frame.color_primaries
     if transfer not in (PQ, HLG) and primaries != BT2020:
         return frame.reformat(format=fmt, src_colorspace=matrix, src_color_range=rng).to_ndarray()
-    return tonemap.to_sdr(wide_rgb(frame, matrix, rng == ColorRange.JPEG, alpha=fmt == "rgba"), transfer, primaries)
+    rgb16 = wide_rgb(frame, matrix, rng == ColorRange.JPEG, alpha=fmt == "rgba")
+    return tonemap.to_sdr(rgb16, transfer, primaries, peak)
+
+
+def hdr_side_data(frame: av.VideoFrame) -> tuple[tuple[int, ...] | None, tuple[int, int] | None]:
+    """A frame's HDR metadata as FFmpeg attaches it (HEVC/AV1 SEI, every frame once seen):
+    AVMasteringDisplayMetadata as 22 ints (R, G, B primaries, white point, min and max
+    luminance as rationals, has_primaries, has_luminance), and (MaxCLL, MaxFALL); None
+    where absent."""
+    mastering = light = None
+    for sd in frame.side_data:
+        name = sd.type.name
+        if name == "MASTERING_DISPLAY_METADATA" or name == "CONTENT_LIGHT_LEVEL":
+            data = bytes(sd)
+            if name == "CONTENT_LIGHT_LEVEL" and len(data) >= 8:
+                light = struct.unpack("<2I", data[:8])
+            elif name == "MASTERING_DISPLAY_METADATA" and len(data) >= 88:
+                mastering = struct.unpack("<22i", data[:88])
+    return mastering, light
+
+
+def peak_of(mastering: tuple[int, ...] | None, light: tuple[int, int] | None) -> float:
+    """The light a PQ picture's tone map starts compressing from, in cd/m2, from its HDR
+    metadata (:func:`hdr_side_data`): the content's MaxCLL, else the mastering display's
+    peak, else 1000 (what a file that says nothing gets)."""
+    if light and light[0] > 0:
+        peak = float(light[0])
+    elif mastering and mastering[21] and mastering[19]:
+        peak = mastering[18] / mastering[19]
+    else:
+        return tonemap.SOURCE_PEAK
+    return float(min(max(round(peak), 100), 10000))
+
+
+@lru_cache(maxsize=64)
+def _file_peak(path: str, index: int, identity: tuple) -> float:
+    try:
+        with av.open(path, metadata_errors="ignore") as c:
+            stream = next(s for s in c.streams if s.index == index)
+            frame = next(c.decode(stream), None)
+    except (av.FFmpegError, OSError, StopIteration):
+        return tonemap.SOURCE_PEAK
+    if frame is None or frame.color_trc != PQ:
+        return tonemap.SOURCE_PEAK
+    return peak_of(*hdr_side_data(frame))
+
+
+def file_peak(path, index: int = 0) -> float:
+    """:func:`peak_of` a PQ file, read once from its first frame (FFmpeg attaches the
+    metadata only where the SEI was seen: a segment decoded after a seek may not have it,
+    and every segment must be mapped alike); 1000 for anything else (HLG: its nominal
+    display)."""
+    st = os.stat(path)
+    return _file_peak(str(path), index, (st.st_ino, st.st_size, st.st_mtime_ns))
 
 
 #: (Kr, Kb) of each matrix swscale was asked for

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import struct
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -20,7 +19,7 @@ import av
 from vidpipe.errors import ProbeError
 from vidpipe.hashing import file_identity, file_sha256
 from vidpipe.media.boxes import edit_lists, moov
-from vidpipe.media.colour import Colour, describe, dolby_vision
+from vidpipe.media.colour import Colour, describe, dolby_vision, file_peak, hdr_side_data
 from vidpipe.paths import home
 from vidpipe.version import code_version
 
@@ -78,6 +77,7 @@ class MediaInfo:
     # (chromaticity in 0.00002, luminance in 0.0001 cd/m2) and max-cll "MaxCLL,MaxFALL" (cd/m2); "" when absent
     mastering: str = ""
     content_light: str = ""
+    peak: float = 1000.0  # cd/m2 the SDR tone map starts from (colour.peak_of: MaxCLL, mastering peak, 1000)
     dropped: tuple[str, ...] = ()  # streams the output will not carry, in words
 
     @property
@@ -236,20 +236,15 @@ def _is_vfr(deltas: list[int]) -> bool:
 def hdr_metadata(path: Path, index: int) -> tuple[str, str]:
     """(master-display, max-cll) in x265's syntax from the first frame's side data
     (HEVC SEI, AV1 metadata OBUs): what ``--hdr keep`` writes again. ("", "") if absent."""
-    mastering = light = ""
     try:
         with av.open(str(path), metadata_errors="ignore") as c:
             frame = next(c.decode(stream_by_index(c, index)), None)
-            for sd in frame.side_data if frame is not None else ():
-                data = bytes(sd)
-                if sd.type.name == "MASTERING_DISPLAY_METADATA" and len(data) >= 88:
-                    mastering = _master_display(struct.unpack("<22i", data[:88]))
-                elif sd.type.name == "CONTENT_LIGHT_LEVEL" and len(data) >= 8:
-                    cll, fall = struct.unpack("<2I", data[:8])
-                    light = f"{cll},{fall}" if cll or fall else ""
+            if frame is None:
+                return "", ""
+            mastering, light = hdr_side_data(frame)
     except (av.FFmpegError, OSError, ValueError):
-        pass
-    return mastering, light
+        return "", ""
+    return (_master_display(mastering) if mastering else "", f"{light[0]},{light[1]}" if light and any(light) else "")
 
 
 def _master_display(v: tuple[int, ...]) -> str:
@@ -321,6 +316,7 @@ def probe(path: str | Path) -> MediaInfo:
         colour = describe(pix_fmt, height, cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range)
     dovi = dolby_vision(path) if fmt.startswith("mov") else None
     mastering, light = hdr_metadata(path, video_index) if colour.verdict != "SDR" else ("", "")
+    peak = file_peak(path, video_index) if colour.transfer == "smpte2084" else 1000.0
     deltas = [b - a for a, b in zip(pts, pts[1:]) if b > a]
     if rate:
         fps = float(rate)
@@ -359,5 +355,6 @@ def probe(path: str | Path) -> MediaInfo:
         hdr=dovi or colour.verdict,
         mastering=mastering,
         content_light=light,
+        peak=peak,
         dropped=dropped,
     )

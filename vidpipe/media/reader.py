@@ -11,7 +11,7 @@ import av
 import numpy as np
 
 from vidpipe.errors import MediaError
-from vidpipe.media.colour import decode
+from vidpipe.media.colour import PQ, decode, file_peak
 from vidpipe.media.probe import stream_by_index
 from vidpipe.media.segments import Segment
 
@@ -94,7 +94,7 @@ def _decode(path, video_index, seek_pts, first_pts, last_pts, fmt, counter=None)
                 seek_pts = None  # a fresh libvpx context refuses to start after a seek: decode from the start
             if seek_pts is not None:
                 container.seek(seek_pts, stream=stream, backward=True)
-            first = True
+            first, peak = True, None  # a PQ file's tone-map peak: the file's, the same for every segment
             for frame in _frames_of(container, stream, fmt):
                 if counter is not None:
                     counter[0] += 1
@@ -107,7 +107,9 @@ def _decode(path, video_index, seek_pts, first_pts, last_pts, fmt, counter=None)
                 if last_pts is not None and pts is not None and pts > last_pts:
                     return
                 yielded += 1
-                yield decode(frame, fmt)
+                if peak is None:
+                    peak = file_peak(path, video_index) if frame.color_trc == PQ else 1000.0
+                yield decode(frame, fmt, peak)
     except av.FFmpegError as e:
         if seek_pts is not None and not yielded:  # the decoder could not start where the seek landed
             raise _LateSeek() from None

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from vidpipe.errors import MediaError
-from vidpipe.media.colour import decode
+from vidpipe.media.colour import decode, file_peak
 from vidpipe.media.frames import rotate_upright
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import read_frames
@@ -37,7 +37,7 @@ def frame_at(path: str | Path, seconds: float) -> np.ndarray:
                 break
         if last is None:
             raise MediaError(f"{path}: no frame at {seconds:.2f} s")
-        return rotate_upright(decode(last), rotation)
+        return rotate_upright(decode(last, peak=file_peak(path, stream.index)), rotation)
 
 
 def compare(info: MediaInfo, timestamps: list[int], output: str | Path, dest: str | Path) -> Path:

@@ -9,7 +9,8 @@ The steps, each a standard formula:
 2. BT.2020 -> BT.709 primaries (a 3x3 matrix derived from the two sets of
    chromaticities and D65), colours outside BT.709 clipped to it;
 3. HDR only: the **BT.2390 EETF** (a Hermite knee in the PQ domain) maps the source
-   peak (1000 cd/m2) onto SDR white, applied to max(R, G, B) with the three channels
+   peak onto SDR white (PQ: the file's MaxCLL, else its mastering display's peak, else
+   1000 cd/m2; HLG: 1000), applied to max(R, G, B) with the three channels
    scaled alike (hue kept, no channel clips). Below the knee (88.6 cd/m2 for a
    1000 cd/m2 source) light passes unchanged;
 4. SDR white is HDR reference white, 203 cd/m2 (BT.2408; as libplacebo and mpv), and
@@ -24,7 +25,8 @@ from functools import lru_cache
 
 import numpy as np
 
-OPERATOR = "BT.2390 EETF on max(R,G,B), source peak 1000 cd/m2, SDR white = 203 cd/m2"
+OPERATOR = ("BT.2390 EETF on max(R,G,B) from the source peak (PQ: MaxCLL, else the mastering display's peak, else "
+            "1000 cd/m2; HLG: 1000) onto SDR white = 203 cd/m2")
 SDR_WHITE = 203.0  # cd/m2: HDR reference white (BT.2408) is SDR's 100%
 SOURCE_PEAK = 1000.0  # cd/m2: HLG's nominal display, and PQ's when the file says nothing else
 PQ, HLG = 16, 18

@@ -152,7 +152,7 @@ class Composite(Step):
     def configure(self, spec, info: MediaInfo) -> CompositeConfig | None:
         if spec.background == "none":
             return None
-        return CompositeConfig(bg.resolve(spec.background), bg.check(spec.background), kept(spec.hdr, info.transfer))
+        return CompositeConfig(bg.resolve(spec.background), bg.check(spec.background), kept(spec.hdr, info))
 
     def plan(self, work: SegmentWork) -> Plan:
         return plan(work.info, work.segment, work.inputs["frames"], work.inputs["matte"], work.config, work.size)

@@ -66,6 +66,11 @@ class ExportAlphaWork:
     hdr: int = 0  # HDR kept: the colour segments are 16-bit in this transfer (the export is SDR: tone-mapped)
 
     @property
+    def peak(self) -> float:
+        """Where the export's tone map starts: the source's, as ``--hdr sdr`` decodes it."""
+        return self.info.peak
+
+    @property
     def label(self) -> str:
         return self.fmt
 
@@ -75,7 +80,7 @@ class ExportAlphaWork:
 
 
 def _rgba(matte_files: Sequence[str | Path], color_files: Sequence[str | Path] | None,
-          hdr: int = 0) -> Iterator[np.ndarray]:
+          hdr: int = 0, peak: float = 1000.0) -> Iterator[np.ndarray]:
     """HWC uint8 RGBA frames: the mattes as they are, or cut out of the colour frames
     (HDR kept: those tone-mapped to SDR, as the mattes' own colours are)."""
     for i, matte_file in enumerate(matte_files):
@@ -85,7 +90,7 @@ def _rgba(matte_files: Sequence[str | Path], color_files: Sequence[str | Path] |
             continue
         colors = read_frames(color_files[i], fmt="rgb48" if hdr else "rgb24")
         if hdr:
-            colors = (tonemap.to_sdr(c, hdr, tonemap.BT2020) for c in colors)
+            colors = (tonemap.to_sdr(c, hdr, tonemap.BT2020, peak) for c in colors)
         for rgba, color in zip(mattes, colors, strict=True):  # same length or an error
             yield cutout(rgba, color)
 
@@ -100,10 +105,11 @@ def export_alpha(
     color_files: Sequence[str | Path] | None = None,
     on_frame: Callable[[int], None] | None = None,
     hdr: int = 0,
+    peak: float = 1000.0,
 ) -> Delivery:
     """Write the RGBA matte segments as ``fmt`` at ``out`` (a folder for png). Always SDR
     BT.709 (HDR kept: the colour segments are tone-mapped; an alpha export is for editors)."""
-    frames = _rgba(matte_files, color_files, hdr)
+    frames = _rgba(matte_files, color_files, hdr, peak)
     if fmt == "png":
         return _png_sequence(frames, info, Path(out), tag, on_frame)
     if fmt not in FORMATS:
@@ -141,7 +147,8 @@ def plan(work: ExportAlphaWork) -> Plan:
     out = Path(work.out).resolve()
     names = [Path(p).name for p in work.mattes]
     colors = [Path(p).name for p in work.colors or ()]
-    return Plan(digest("export_alpha", code, work.info.sha256, names, colors, work.fmt, work.hdr, str(out)), out,
+    key = digest("export_alpha", code, work.info.sha256, names, colors, work.fmt, work.hdr, work.peak, str(out))
+    return Plan(key, out,
                 frames=work.frames, delivery=True)
 
 
@@ -154,7 +161,7 @@ class ExportAlpha(Step):
 
     def run(self, work: ExportAlphaWork, plan: Plan, on_frame=None) -> Delivery:
         return export_alpha(work.mattes, work.info, work.timestamps, plan.out, work.fmt, plan.tag, work.colors, on_frame,
-                            work.hdr)
+                            work.hdr, work.peak)
 
     def describe(self, work: ExportAlphaWork) -> str:
         return {"prores": "ProRes 4444", "webm": "VP9 with alpha", "png": "RGBA PNG"}.get(work.fmt, work.fmt)

@@ -73,7 +73,7 @@ class Join(Step):
     needs = Needs(frames=True)
 
     def configure(self, spec, info: MediaInfo) -> EncodeConfig:
-        transfer = kept(spec.hdr, info.transfer) if spec.hdr == "keep" else 0
+        transfer = kept(spec.hdr, info) if spec.hdr == "keep" else 0
         if transfer:
             return EncodeConfig(crf=spec.crf, preset=spec.preset, **hdr_encode(spec.codec, info, transfer))
         return EncodeConfig(codec=resolve_codec(spec.codec), crf=spec.crf, preset=spec.preset)

@@ -38,6 +38,7 @@ class MatteConfig:
     input_alpha: bool = False  # the input has its own alpha (e.g. VP8/VP9 with alpha): use it, no RVM
     before_upscale: bool = False  # matte the source's own frames (the alpha is scaled up later)
     hdr: int = 0  # HDR kept: the frames are 16-bit in this transfer; RVM sees them tone-mapped to SDR
+    peak: float = 1000.0  # ... from this peak (cd/m2), as --hdr sdr decodes the source
 
 
 def state_path(matte_file: str | Path) -> Path:
@@ -125,8 +126,8 @@ def matte(
         frames, size = read_frames(info.path, info.video_index, segment), (info.width, info.height)
         warmup = read_frames(info.path, info.video_index, previous) if previous is not None else None
     else:
-        frames, size = _model_frames(upstream, cfg.hdr), frame_size(upstream)
-        warmup = _model_frames(prev_upstream, cfg.hdr) if prev_upstream else None
+        frames, size = _model_frames(upstream, cfg.hdr, cfg.peak), frame_size(upstream)
+        warmup = _model_frames(prev_upstream, cfg.hdr, cfg.peak) if prev_upstream else None
     net = rvm_onnx.load(cfg.model)
     ratio = cfg.downsample_ratio or rvm_onnx.auto_ratio(size[1], size[0])
     state, _how = start_state(cfg, net, ratio, prev, warmup)
@@ -142,12 +143,12 @@ def matte(
     )
 
 
-def _model_frames(path: str | Path, hdr: int) -> Iterable[np.ndarray]:
+def _model_frames(path: str | Path, hdr: int, peak: float) -> Iterable[np.ndarray]:
     """A segment file's frames as RVM takes them: 8-bit SDR (HDR kept: tone-mapped here,
     as ``--hdr sdr`` would have decoded them; the colour frames themselves stay HDR)."""
     if not hdr:
         return read_frames(path)
-    return (tonemap.to_sdr(f, hdr, tonemap.BT2020) for f in read_frames(path, fmt="rgb48"))
+    return (tonemap.to_sdr(f, hdr, tonemap.BT2020, peak) for f in read_frames(path, fmt="rgb48"))
 
 
 class Matte(Step):
@@ -165,7 +166,7 @@ class Matte(Step):
             return None
         return MatteConfig(
             model=spec.matte_model, input_alpha=info.has_alpha and spec.matte_input_alpha,
-            before_upscale=spec.matte_before_upscale, hdr=kept(spec.hdr, info.transfer),
+            before_upscale=spec.matte_before_upscale, hdr=kept(spec.hdr, info), peak=info.peak,
         )
 
     def plan(self, work: SegmentWork) -> Plan:

@@ -111,7 +111,7 @@ class RestoreFaces(Step):
     def configure(self, spec, info: MediaInfo) -> RestoreFacesConfig | None:
         if not spec.restore_faces:
             return None
-        if kept(spec.hdr, info.transfer):
+        if kept(spec.hdr, info):
             raise ConfigError(f"{info.path}: --restore-faces works on SDR frames and cannot keep HDR yet: "
                               "use --hdr sdr (the default) with it, or leave faces as they are")
         return RestoreFacesConfig(model=spec.restore_faces_model, fidelity=spec.restore_faces_fidelity)

@@ -260,7 +260,7 @@ class Upscale(Step):
     def configure(self, spec, info: MediaInfo) -> UpscaleConfig:
         return UpscaleConfig(
             model=spec.upscale_model, target=spec.target, scale=spec.scale, tile=spec.upscale_tile,
-            backend=spec.upscale_backend, hdr=kept(spec.hdr, info.transfer), colour_fix=spec.upscale_colour_fix,
+            backend=spec.upscale_backend, hdr=kept(spec.hdr, info), colour_fix=spec.upscale_colour_fix,
         )
 
     def plan(self, work: SegmentWork) -> Plan:
