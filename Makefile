@@ -32,6 +32,7 @@ gpu-check: $(STAMP)  ## on an NVIDIA machine: the CUDA tests, doctor and the GPU
 	$(VENV)/bin/vidpipe doctor > $(GPU_OUT)/doctor.txt 2>&1 || true
 	VIDPIPE_MODELS_DIR="$(SHARED_WEIGHTS)$${VIDPIPE_MODELS_DIR:+:$$VIDPIPE_MODELS_DIR}" $(PY) -m pytest -q -rs \
 	  tests/test_models.py tests/test_media.py tests/test_rvm_binding.py tests/test_matte.py tests/test_gpu_limit.py \
+	  tests/test_interpolate.py \
 	  > $(GPU_OUT)/tests.txt 2>&1 || true
 	VIDPIPE_MODELS_DIR="$(SHARED_WEIGHTS)$${VIDPIPE_MODELS_DIR:+:$$VIDPIPE_MODELS_DIR}" \
 	  $(VENV)/bin/vidpipe bench --gpu --json $(GPU_OUT)/bench-gpu.json > $(GPU_OUT)/bench-gpu.txt 2>&1 || true

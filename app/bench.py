@@ -65,7 +65,7 @@ def _stage(rounds: list[dict], name: str, frames: int, model: str | None = None)
 
 def run(
     clip: Path | None = None, quick: bool = False, backend: str = "auto", seeds: bool = True, matting: bool = True,
-    rounds: int | None = None, plumbing: bool = True,
+    rounds: int | None = None, plumbing: bool = True, motion: bool = True,
 ) -> dict:
     work = Path(tempfile.mkdtemp(prefix="vidpipe-bench-"))
     os.environ["VIDPIPE_HOME"] = str(work / "home")  # intermediates of this run only
@@ -74,6 +74,12 @@ def run(
         result = _run(work, clip, quick, backend, seeds, matting, rounds)
         if plumbing and matting:
             result["plumbing"] = bench_plumbing.run(work / "plumbing", quick, rounds)
+        if motion:
+            from app import bench_motion
+            from vidpipe.models import registry, store
+
+            if store.find(registry.get("rife-v4.2x")) is not None:
+                result["motion"] = bench_motion.run(quick, rounds)
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -252,5 +258,9 @@ def table(result: dict) -> str:
             rows.append(f"{k}: {p[k]:.2f}x{_range(p, k)}")
     if "plumbing" in result:
         rows.append(bench_plumbing.table(result["plumbing"]))
+    if "motion" in result:
+        from app import bench_motion
+
+        rows.append(bench_motion.table(result["motion"]))
     rows.append(f"peak RSS {result['peak_rss_mb']} MB; {result['machine']['cpu']}, {result['machine']['cores']} cores")
     return "\n".join(rows)

@@ -104,6 +104,10 @@ def _run(work: Path, device: str, source: tuple[int, int], n: int, rounds: int) 
         "torch_allocated": int(torch.cuda.max_memory_allocated() >> 20) if device == "cuda" else None,
         "process_nvml": peak.peak_mb, "target": 5 * 1024,
     }
+    from app import bench_motion
+
+    if store.find(registry.get("rife-v4.2x")) is not None:  # RIFE alone and the interpolate step, on this device
+        result["motion"] = bench_motion.run(n < 120, rounds, device, frames=min(n, 24))
     return result
 
 
@@ -226,4 +230,8 @@ def table(r: dict) -> str:
     rows.append(f"peak VRAM: torch {v['torch_allocated']} MB, process {v['process_nvml']} MB (target <= {v['target']})")
     if r["models_missing"]:
         rows.append(f"not measured (no .pth here): {', '.join(r['models_missing'])}")
+    if "motion" in r:
+        from app import bench_motion
+
+        rows.append(bench_motion.table(r["motion"]))
     return "\n".join(rows)

@@ -375,9 +375,23 @@ def bench(
     rounds: int = typer.Option(0, help="Interleaved rounds (0: 3, or 1 with --quick).", min=0),
     gpu: bool = typer.Option(False, "--gpu", help="The GPU benchmark (needs a CUDA GPU): models, stages, end to end, "
                                                  "VRAM at 540x960 -> 1080x1920."),
+    motion_quality: Optional[Path] = typer.Option(
+        None, "--motion-quality", help="Only the interpolation quality table, on the real clips in this folder "
+                                        "(every other frame dropped and made again: RIFE, repeat, blend; and before "
+                                        "or after upscale)."),
 ) -> None:
     """Measure each stage and the pipeline against the model alone and the seed baselines,
     in interleaved rounds (medians, min-max, ratios within a round)."""
+    if motion_quality is not None:
+        from app import bench_motion
+
+        result = {"quality": bench_motion.quality(motion_quality),
+                  "placement": bench_motion.placement(motion_quality)}
+        print(bench_motion.quality_table(result["quality"], result["placement"]))
+        if json_file:
+            json_file.write_text(json.dumps(result, indent=2))
+            err.print(f"wrote {json_file}")
+        return
     if gpu:
         from app import bench_gpu
 
@@ -392,9 +406,15 @@ def bench(
     result = b.run(input, quick=quick, backend=backend, seeds=seeds, rounds=rounds or None)
     if lengths:
         result["memory_by_length"] = b.memory_by_length([float(x) for x in lengths.split(",")])
+        if "motion" in result:
+            from app import bench_motion
+
+            result["motion_memory_by_length"] = bench_motion.memory_by_length([float(x) for x in lengths.split(",")])
     print(b.table(result))
     if "memory_by_length" in result:
         print("peak RSS by clip length:", json.dumps(result["memory_by_length"]))
+    if "motion_memory_by_length" in result:
+        print("peak RSS by clip length, interpolate x2:", json.dumps(result["motion_memory_by_length"]))
     if json_file:
         json_file.write_text(json.dumps(result, indent=2))
         err.print(f"wrote {json_file}")

@@ -116,7 +116,7 @@ def _enhance(job: VideoJob, spec, started: float) -> VideoResult:
         log.warning("%s: not carried into the output: %s", info.path, ", ".join(info.dropped))
     if info.bit_depth > 8 and not hdr:
         log.info("%s: %d-bit input; the output is 8-bit SDR BT.709", info.path, info.bit_depth)
-    timeline = run_step("split", SplitWork(info, spec.segment_seconds))
+    timeline = run_step("split", SplitWork(info, steps.get("split").configure(spec, info)))
     plan = plan_video(info, timeline, spec, job.output_path())
     for step in plan.segment_steps:
         log.info("%s: %s", step.name, step.describe(plan.of(step)[0].work))
@@ -169,7 +169,7 @@ def _deliver(job: VideoJob, spec, info, timeline, plan, started: float, log) -> 
     cached = segments.reused(wall_started)
     by_unit = dict(zip(map(id, plan.items), futures))
     rows = plan.rows(lambda unit: cached(unit, by_unit[id(unit)]))
-    rows.append(_single_row("join", joined, info.frame_count, time.monotonic() - t0))
+    rows.append(_single_row("join", joined, plan.join.work.frames, time.monotonic() - t0))
     log.info("wrote %s (%d frames, %.2f s)", result.path, result.frames, result.duration)
     outputs = [result.path]
     if plan.export_alpha is not None:

@@ -8,6 +8,7 @@ import sys
 
 def test_bench_quick_writes_the_json_figures(tmp_path, weights):
     weights("realesr-animevideov3.pth")
+    weights("rife_ifnet_v4.2x_flownet.pkl")
     out = tmp_path / "bench.json"
     r = subprocess.run(
         [sys.executable, "-m", "app", "bench", "--quick", "--json", str(out)],
@@ -20,6 +21,9 @@ def test_bench_quick_writes_the_json_figures(tmp_path, weights):
     assert d["pipeline"]["fps"] > 0 and d["peak_rss_mb"] > 0
     assert d["pipeline"]["speedup_vs_seed1"] > 0 and d["pipeline"]["speedup_vs_seed2"] > 0
     assert "speedup_vs_seed1" in r.stdout and "efficiency" in r.stdout
+    motion = d["motion"]["sizes"]["540x960"]  # RIFE alone and the interpolate step at the product's size
+    assert motion["model_only_fps"] > 0 and motion["stage_fps"] > 0 and motion["made"] > 0
+    assert "interpolate (rife-v4.2x" in r.stdout
 
 
 def test_bench_gpu_refuses_in_one_line_without_cuda(tmp_path):
@@ -47,3 +51,4 @@ def test_bench_gpu_code_runs_on_the_cpu_on_tiny_frames(weights, monkeypatch):
         assert r["fps"][phase]["median"] > 0, phase
     assert r["end_to_end_vs_model"]["median"] > 0 and r["codec_auto"] == "libx264"
     assert "end to end" in bench_gpu.table(r)
+    assert r["motion"]["sizes"]["540x960"]["model_only_fps"] > 0 and "interpolate" in bench_gpu.table(r)

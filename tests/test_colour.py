@@ -90,7 +90,6 @@ def test_the_colour_fix_puts_back_what_the_model_moves():
     import cv2
 
     w, h = len(PATCHES) * 64, 64
-    img = np.repeat(PATCHES[np.arange(w) * len(PATCHES) // w][None], h, axis=0).astype(np.uint8)
     raw, fixed = (model_colours(PATCHES, (w, h), 2, colour_fix=fix) for fix in (False, True))
     print("raw", np.abs(raw - PATCHES).max(), "fixed", np.abs(fixed - PATCHES).max())
     assert np.abs(raw - PATCHES).max() > TOLERANCE >= 1 >= np.abs(fixed - PATCHES).max()

@@ -18,7 +18,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vidpipe.models.registry import DEFAULT_UPSCALE_MODEL, MODELS, UPSCALE_MODELS
+from vidpipe.media.motion import CUT, parse_fps
+from vidpipe.models.registry import (
+    DEFAULT_INTERPOLATE_MODEL, DEFAULT_UPSCALE_MODEL, INTERPOLATE_MODELS, MODELS, UPSCALE_MODELS,
+)
 
 #: names of 0.1 -> their names now; the old ones are still accepted (with a warning) until 0.3
 RENAMED = {
@@ -87,6 +90,27 @@ class JobSpec(BaseModel):
     restore_faces_fidelity: float = Field(
         0.0, title="Face fidelity", ge=0.0, le=1.0, description="0 = fully restored faces, 1 = the original faces",
         json_schema_extra=_step("restore_faces"),
+    )
+    fps: str = Field(
+        "source", title="Frame rate",
+        description="Output frames per second, made by RIFE frame interpolation: 30, 60, 29.97, or x2 (twice the "
+                    "source's); source = keep the source's timing",
+        json_schema_extra=_step("interpolate"),
+    )
+    interpolate_model: str = Field(
+        DEFAULT_INTERPOLATE_MODEL, title="Interpolation model", description="The RIFE model that makes the new frames",
+        json_schema_extra=_step("interpolate"),
+    )
+    interpolate_cut: float = Field(
+        CUT, title="Scene-cut threshold", ge=0.0, le=255.0,
+        description="Mean frame difference (0-255) from which a jump is a scene cut: the nearer frame is repeated "
+                    "there, never blended; 0 = no cuts",
+        json_schema_extra=_step("interpolate"),
+    )
+    interpolate_dedup: bool = Field(
+        True, title="Spread repeated frames",
+        description="Runs of up to 3 repeated frames become one smooth motion (longer runs are holds and stay)",
+        json_schema_extra=_step("interpolate"),
     )
     matte_model: str = Field(
         "rvm_mobilenetv3_fp32", title="Matting model", description="An RVM export; ResNet50 is sharper and slower",
@@ -170,6 +194,30 @@ class JobSpec(BaseModel):
         if v and (not v.startswith("s3://") or len(v) <= len("s3://")):
             raise ValueError(f"upload target {v!r} must look like s3://bucket/prefix")
         return v
+
+    @field_validator("fps", mode="before")
+    @classmethod
+    def _fps(cls, v: Any) -> str:
+        from vidpipe.errors import ConfigError
+
+        try:
+            return parse_fps(str(v))
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
+
+    @field_validator("interpolate_model")
+    @classmethod
+    def _known_interpolate_model(cls, v: str) -> str:
+        if v not in INTERPOLATE_MODELS:
+            raise ValueError(f"unknown interpolation model {v!r}; known: {', '.join(INTERPOLATE_MODELS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JobSpec:
+        if self.fps != "source" and self.matte_before_upscale:
+            raise ValueError("--matte-before-upscale mattes the source's own frames, at the source's rate: "
+                             "it cannot be combined with --fps")
+        return self
 
     @field_validator("matte_model")
     @classmethod

@@ -8,6 +8,7 @@ import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from vidpipe import steps
 from vidpipe.config import default_name
 from vidpipe.errors import VidpipeError
 from vidpipe.media.encode import read_source, source_id
@@ -101,7 +102,7 @@ def plan_for(source: str | Path, output: str | Path, spec) -> VideoPlan:
     """The plan of making ``output`` from ``source`` with ``spec`` (probe and split
     are memoized, so the run that follows does not decode the file again)."""
     info = probe(source)
-    return plan_video(info, timeline(info, spec.segment_seconds), spec, output)
+    return plan_video(info, timeline(info, steps.get("split").configure(spec, info)), spec, output)
 
 
 def is_current(source: str | Path, output: str | Path, spec) -> bool:

@@ -96,7 +96,7 @@ class VideoPlan:
         total = sum(size for _path, size in self.intermediates())
         last = self.items[self.final[0]].plan if self.final else None
         if last is not None and last.size:
-            total += 0.1 * resources.frame_bytes(self.info.frame_count, *last.size, 3)  # the delivered file
+            total += 0.1 * resources.frame_bytes(len(self.join.work.timestamps), *last.size, 3)  # the delivered file
         return int(total)
 
     def describe(self) -> str:
@@ -115,6 +115,9 @@ class VideoPlan:
                 rows.append(StepRow(s.name, segments=len(units), device="on the fly, inside join"))
             else:
                 rows.append(summarize(s.name, [(telemetry.read(i.plan.out), cached(i)) for i in units]))
+                notes = s.notes([i.plan for i in units])
+                if notes:
+                    rows[-1].device = f"{rows[-1].device}; {notes}" if rows[-1].device else notes
         return rows
 
     def tags(self) -> dict[str, str]:
@@ -135,20 +138,19 @@ def _depth(plan: Plan) -> float:
 def plan_video(info: MediaInfo, timeline: Timeline, spec, output: str | Path) -> VideoPlan:
     """Plan every step of ``spec`` on the video ``info`` into ``output``."""
     plan = VideoPlan(info, timeline)
-    source = (None, (info.width, info.height), None)  # (path, size, producing unit)
-    state: list[dict[str, tuple]] = [{"frames": source} for _ in timeline.segments]
+    state = [{"frames": Track(None, (info.width, info.height), None, timeline.pts(seg))} for seg in timeline.segments]
     for step in steps.segment_steps():
         config = step.configure(spec, info)
         if config is not None:
             _plan_step(plan, step, config, state)
     for i, seg_state in enumerate(state):
-        path, _size, producer = seg_state["frames"]
-        if producer is None:
+        if seg_state["frames"].producer is None:
             raise ConfigError(f"{info.path}: no step writes the frames of segment {i}")
-        plan.final.append(producer)
+        plan.final.append(seg_state["frames"].producer)
     join = steps.get("join")
-    work = JoinWork(info, tuple(s["frames"][0] for s in state), timeline.timestamps, str(output),
-                    join.configure(spec, info))
+    clock = state[0]["frames"].clock
+    work = JoinWork(info, tuple(s["frames"].path for s in state), _joined(state, "frames"), str(output),
+                    join.configure(spec, info), clock)
     waits = sorted({r for i in plan.final for r in plan.ready(i)})
     plan.join = Planned(join, work, join.plan(work), tuple(waits))
     fmt = spec.export_alpha
@@ -157,45 +159,77 @@ def plan_video(info: MediaInfo, timeline: Timeline, spec, output: str | Path) ->
     return plan
 
 
-def _plan_step(plan: VideoPlan, step: Step, config, state: list[dict[str, tuple]]) -> None:
+@dataclass(frozen=True)
+class Track:
+    """What one role of a segment is so far: the file (None: the source's own frames; a
+    :class:`Stream` for a streamed step), its frame size, the unit that makes it, its
+    frames' timestamps and their clock (None: the source's)."""
+
+    path: str | Stream | None
+    size: tuple[int, int]
+    producer: int | None
+    pts: tuple[int, ...]
+    clock: Any = None
+
+
+def _joined(state: list[dict[str, Track]], role: str) -> tuple[int, ...]:
+    return tuple(p for s in state for p in s[role].pts)
+
+
+def _plan_step(plan: VideoPlan, step: Step, config, state: list[dict[str, Track]]) -> None:
     info, segments = plan.info, plan.timeline.segments
     before: Planned | None = None
+    given = [dict(s) for s in state]  # every segment's inputs, before this step replaces them
     for i, segment in enumerate(segments):
         inputs, deps = {}, []
         for role in step.consumes:
-            if role not in state[i]:
+            if role not in given[i]:
                 raise ConfigError(f"step {step.name} reads {role!r}, but no step before it writes that")
-            path, _size, producer = state[i][role]
-            if isinstance(path, Stream):
-                raise ConfigError(f"step {step.name} reads the {role} of {path.step.name}, which are made on the fly "
-                                  f"inside join; register {step.name} before {path.step.name}")
-            inputs[role] = path
-            if producer is not None:
-                deps.append(producer)
+            track = given[i][role]
+            if isinstance(track.path, Stream):
+                raise ConfigError(f"step {step.name} reads the {role} of {track.path.step.name}, which are made on the "
+                                  f"fly inside join; register {step.name} before {track.path.step.name}")
+            inputs[role] = track.path
+            if track.producer is not None:
+                deps.append(track.producer)
         if step.needs.chain and before is not None:
             inputs["prev"] = str(before.plan.out)
             inputs["prev_frames"] = before.work.inputs.get("frames")
             deps.append(len(plan.items) - 1)
-        work = SegmentWork(info, segment, config, inputs, state[i]["frames"][1], plan.timeline.pts(segment),
-                           segments[i - 1] if i else None)
-        unit = Planned(step, work, step.plan(work), tuple(deps))
+        around: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
+        if n := step.needs.context:  # the neighbours' own inputs, what makes them, their timestamps
+            for name, j in (("before", i - 1), ("after", i + 1)):
+                if 0 <= j < len(segments):
+                    inputs[name] = given[j]["frames"].path
+                    if given[j]["frames"].producer is not None:
+                        deps.append(given[j]["frames"].producer)
+            around = (given[i - 1]["frames"].pts[-n:] if i else (),
+                      given[i + 1]["frames"].pts[:n] if i + 1 < len(segments) else ())
+        frames = given[i]["frames"]
+        work = SegmentWork(info, segment, config, inputs, frames.size, frames.pts,
+                           segments[i - 1] if i else None, segments[i + 1] if i + 1 < len(segments) else None,
+                           frames.clock, around)
+        unit = Planned(step, work, step.plan(work), tuple(dict.fromkeys(deps)))
         plan.items.append(unit)
         out = Stream(step, work, unit.plan) if step.needs.streamed else str(unit.plan.out)
-        state[i][step.produces] = (out, unit.plan.size, len(plan.items) - 1)
+        retimed = unit.plan.pts is not None
+        state[i][step.produces] = Track(out, unit.plan.size, len(plan.items) - 1,
+                                        unit.plan.pts if retimed else frames.pts,
+                                        unit.plan.clock if retimed else frames.clock)
         before = unit
 
 
-def _plan_export(plan: VideoPlan, state: list[dict[str, tuple]], output: Path, fmt: str, hdr: int) -> Planned:
+def _plan_export(plan: VideoPlan, state: list[dict[str, Track]], output: Path, fmt: str, hdr: int) -> Planned:
     if "matte" not in state[0]:
         raise ConfigError("--export-alpha needs the matte step")
     mattes = [s["matte"] for s in state]
-    matte_units = [plan.items[m[2]] for m in mattes]
+    matte_units = [plan.items[m.producer] for m in mattes]
     # a matte smaller than the frames it was made for (matte before upscale, an input's
     # own alpha) takes its colour from those frames, with the alpha scaled up
     low_res = any(u.plan.size != u.work.size for u in matte_units)
     colors = tuple(u.work.inputs.get("frames") for u in matte_units) if low_res else None
-    deps = [m[2] for m in mattes] + ([d for u in matte_units for d in u.deps] if low_res else [])
-    work = ExportAlphaWork(plan.info, tuple(m[0] for m in mattes), plan.timeline.timestamps,
-                           str(alpha_path(output, fmt)), fmt, colors, hdr if colors else 0)
+    deps = [m.producer for m in mattes] + ([d for u in matte_units for d in u.deps] if low_res else [])
+    work = ExportAlphaWork(plan.info, tuple(m.path for m in mattes), _joined(state, "matte"),
+                           str(alpha_path(output, fmt)), fmt, colors, hdr if colors else 0, mattes[0].clock)
     step = steps.get("export_alpha")
     return Planned(step, work, step.plan(work), tuple(sorted(set(deps))))

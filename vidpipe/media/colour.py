@@ -116,8 +116,7 @@ def describe(pix_fmt: str, height: int, colorspace: int, primaries: int, transfe
     )
 
 
-#: the 16-bit formats :func:`decode` gives (frames kept HDR), and their 8-bit twins
-DEEP = {"rgb48": "rgb24", "rgba64": "rgba"}
+#: the 16-bit formats :func:`decode` gives (frames kept HDR), as FFmpeg names them
 _DEEP_NAMES = {"rgb48": "rgb48le", "rgba64": "rgba64le"}
 
 
@@ -139,7 +138,7 @@ def decode(frame: av.VideoFrame, fmt: str = "rgb24", peak: float = tonemap.SOURC
     source's R'G'B' in its own primaries and transfer, a 16-bit intermediate as stored.
     ``peak``: a PQ source's :func:`file_peak`, where the tone map starts from."""
     name = frame.format.name
-    if fmt in DEEP:
+    if fmt in _DEEP_NAMES:
         if is_rgb(name):
             return frame.to_ndarray(format=_DEEP_NAMES[fmt])
         matrix = _MATRIX.get(frame.colorspace) or _MATRIX[default_matrix(frame.height)]
@@ -189,25 +188,28 @@ def peak_of(mastering: tuple[int, ...] | None, light: tuple[int, int] | None) ->
 
 
 @lru_cache(maxsize=64)
-def _file_peak(path: str, index: int, identity: tuple) -> float:
+def _first_frame(path: str, index: int, identity: tuple) -> tuple[int, tuple | None, tuple | None]:
     try:
         with av.open(path, metadata_errors="ignore") as c:
             stream = next(s for s in c.streams if s.index == index)
             frame = next(c.decode(stream), None)
     except (av.FFmpegError, OSError, StopIteration):
-        return tonemap.SOURCE_PEAK
-    if frame is None or frame.color_trc != PQ:
-        return tonemap.SOURCE_PEAK
-    return peak_of(*hdr_side_data(frame))
+        return 0, None, None
+    return (0, None, None) if frame is None else (frame.color_trc, *hdr_side_data(frame))
+
+
+def file_hdr(path, index: int = 0) -> tuple[int, tuple | None, tuple | None]:
+    """(transfer, mastering, light) of a file's first frame (:func:`hdr_side_data`), read
+    once per file and process: FFmpeg attaches the metadata only where the SEI was seen,
+    so a segment decoded after a seek may lack it, and every segment must be mapped alike."""
+    st = os.stat(path)
+    return _first_frame(str(path), index, (st.st_ino, st.st_size, st.st_mtime_ns))
 
 
 def file_peak(path, index: int = 0) -> float:
-    """:func:`peak_of` a PQ file, read once from its first frame (FFmpeg attaches the
-    metadata only where the SEI was seen: a segment decoded after a seek may not have it,
-    and every segment must be mapped alike); 1000 for anything else (HLG: its nominal
-    display)."""
-    st = os.stat(path)
-    return _file_peak(str(path), index, (st.st_ino, st.st_size, st.st_mtime_ns))
+    """:func:`peak_of` a PQ file's first frame; 1000 for anything else (HLG: its nominal display)."""
+    transfer, mastering, light = file_hdr(path, index)
+    return peak_of(mastering, light) if transfer == PQ else tonemap.SOURCE_PEAK
 
 
 #: (Kr, Kb) of each matrix swscale was asked for

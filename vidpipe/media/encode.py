@@ -21,6 +21,7 @@ import numpy as np
 from vidpipe.errors import ConfigError, MediaError, OutputError, ProbeError, SyncError
 from vidpipe.media.colour import encode_deep, encode_frame, tag_stream
 from vidpipe.media.frames import rotate_upright
+from vidpipe.media.motion import Clock, source_clock
 from vidpipe.media.pipeline import run_frames
 from vidpipe.media.probe import MediaInfo, probe
 from vidpipe.media.writer import partial_name
@@ -142,17 +143,20 @@ def deliver(
     *,
     tag: str = "",
     on_frame: Callable[[int], None] | None = None,
+    clock: Clock | None = None,
 ) -> Delivery:
     """Write ``out`` from ``frames`` (HWC uint8 RGB, RGBA with ``encode.alpha``, uint16 RGB
-    with ``encode.hdr``, in stored orientation, one per source timestamp)."""
+    with ``encode.hdr``, in stored orientation, one per timestamp: the source's, or on
+    ``clock`` when a step re-timed them)."""
     out = Path(out)
-    if len(timestamps) != info.frame_count:
-        raise MediaError(f"{info.path}: {len(timestamps)} timestamps for {info.frame_count} frames")
+    clock = clock or source_clock(info.time_base, info.fps, info.start_pts, info.frame_count)
+    if len(timestamps) != clock.frames:
+        raise MediaError(f"{info.path}: {len(timestamps)} timestamps for {clock.frames} frames")
     check_output_folder(out.parent)
     tmp = partial_name(out)
     try:
-        _encode(iter(frames), info, timestamps, tmp, encode, tag, on_frame)
-        got = verify(tmp, info)
+        _encode(iter(frames), info, timestamps, tmp, encode, tag, on_frame, clock)
+        got = verify(tmp, info, clock)
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -171,8 +175,8 @@ def check_output_folder(folder: str | Path) -> None:
         raise OutputError(f"{folder}: output folder is not writable ({e.strerror or e})") from None
 
 
-def _encode(frames, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, tag: str, on_frame) -> None:
-    tb = Fraction(info.time_base)
+def _encode(frames, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, tag: str, on_frame, clock: Clock) -> None:
+    tb = Fraction(clock.time_base)
     fmt = "rgba" if enc.alpha else "rgb24"
     options = {"movflags": "+faststart"} if enc.container in ("mp4", "mov") else {}
     first = next(frames, None)
@@ -185,7 +189,7 @@ def _encode(frames, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, t
         if tag:
             dst.metadata["comment"] = f"{tag}{SOURCE_MARK}{source_id(info.path)}"  # which input made it
         height, width = rotate_upright(first, info.rotation).shape[:2]
-        video = dst.add_stream(enc.codec, rate=Fraction(info.fps).limit_denominator(100000))
+        video = dst.add_stream(enc.codec, rate=Fraction(clock.fps))
         video.width, video.height, video.pix_fmt = width, height, enc.pix_fmt
         video.codec_context.time_base = tb
         video.options = enc.options()
@@ -257,17 +261,20 @@ class _AudioMux:
                 self._dst.mux(out.encode(None))
 
 
-def verify(path: str | Path, source: MediaInfo) -> Delivery:
-    """The sync check: same frame count, duration within one frame, the same audio
-    streams, each as long as the source's within one frame (plus codec padding). Raises :class:`SyncError` instead of accepting a bad file."""
+def verify(path: str | Path, source: MediaInfo, clock: Clock | None = None) -> Delivery:
+    """The sync check: the frame count ``clock`` (default: the source's) asks for, the
+    source's duration within one frame, the same audio streams, each as long as the
+    source's within one frame (plus codec padding). Raises :class:`SyncError` instead of
+    accepting a bad file."""
     try:
         got = probe(path)
     except ProbeError as e:
         raise SyncError(f"{source.path}: joined output is unreadable ({e})") from None
     problems = []
-    if got.frame_count != source.frame_count:
-        problems.append(f"{got.frame_count} frames, source has {source.frame_count}")
-    tolerance = source.frame_duration + 1e-3
+    expected = clock.frames if clock else source.frame_count
+    if got.frame_count != expected:
+        problems.append(f"{got.frame_count} frames, expected {expected}")
+    tolerance = max(source.frame_duration, float(1 / Fraction(clock.fps)) if clock else 0.0) + 1e-3
     if abs(got.duration - source.duration) > tolerance:
         problems.append(f"duration {got.duration:.3f} s, source {source.duration:.3f} s")
     if bool(got.audio) != bool(source.audio) or len(got.audio) != len(source.audio):

@@ -19,7 +19,7 @@ import av
 from vidpipe.errors import ProbeError
 from vidpipe.hashing import file_identity, file_sha256
 from vidpipe.media.boxes import edit_lists, moov
-from vidpipe.media.colour import Colour, describe, dolby_vision, file_peak, hdr_side_data
+from vidpipe.media.colour import PQ, Colour, describe, dolby_vision, file_hdr, peak_of
 from vidpipe.paths import home
 from vidpipe.version import code_version
 
@@ -233,18 +233,14 @@ def _is_vfr(deltas: list[int]) -> bool:
     return any(abs(d - med) > max(1, 0.01 * med) for d in deltas)
 
 
-def hdr_metadata(path: Path, index: int) -> tuple[str, str]:
+def hdr_metadata(path: Path, index: int) -> tuple[str, str, float]:
     """(master-display, max-cll) in x265's syntax from the first frame's side data
-    (HEVC SEI, AV1 metadata OBUs): what ``--hdr keep`` writes again. ("", "") if absent."""
-    try:
-        with av.open(str(path), metadata_errors="ignore") as c:
-            frame = next(c.decode(stream_by_index(c, index)), None)
-            if frame is None:
-                return "", ""
-            mastering, light = hdr_side_data(frame)
-    except (av.FFmpegError, OSError, ValueError):
-        return "", ""
-    return (_master_display(mastering) if mastering else "", f"{light[0]},{light[1]}" if light and any(light) else "")
+    (HEVC SEI, AV1 metadata OBUs), what ``--hdr keep`` writes again ("" where absent), and
+    the SDR tone map's peak (:func:`vidpipe.media.colour.peak_of`; 1000 unless PQ)."""
+    transfer, mastering, light = file_hdr(path, index)
+    peak = peak_of(mastering, light) if transfer == PQ else 1000.0
+    cll = f"{light[0]},{light[1]}" if light and any(light) else ""
+    return (_master_display(mastering) if mastering else "", cll, peak)
 
 
 def _master_display(v: tuple[int, ...]) -> str:
@@ -315,8 +311,7 @@ def probe(path: str | Path) -> MediaInfo:
         )
         colour = describe(pix_fmt, height, cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range)
     dovi = dolby_vision(path) if fmt.startswith("mov") else None
-    mastering, light = hdr_metadata(path, video_index) if colour.verdict != "SDR" else ("", "")
-    peak = file_peak(path, video_index) if colour.transfer == "smpte2084" else 1000.0
+    mastering, light, peak = hdr_metadata(path, video_index) if colour.verdict != "SDR" else ("", "", 1000.0)
     deltas = [b - a for a, b in zip(pts, pts[1:]) if b > a]
     if rate:
         fps = float(rate)

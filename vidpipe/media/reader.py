@@ -11,6 +11,7 @@ import av
 import numpy as np
 
 from vidpipe.errors import MediaError
+from vidpipe.media import tonemap
 from vidpipe.media.colour import PQ, decode, file_peak
 from vidpipe.media.probe import stream_by_index
 from vidpipe.media.segments import Segment
@@ -51,6 +52,15 @@ def read_frames(
             f"{path}: segment {segment.index} decoded {n} frames, expected {segment.n_frames} "
             f"(frames {segment.first_frame}..{segment.end_frame - 1}); the file may be damaged"
         )
+
+
+def read_sdr(path: str | Path, hdr: int = 0, peak: float = tonemap.SOURCE_PEAK) -> Iterator[np.ndarray]:
+    """A segment file's frames as 8-bit SDR: as stored, or (``hdr``: the transfer of its
+    16-bit frames, HDR kept) tone-mapped from ``peak`` as ``--hdr sdr`` decodes the source:
+    what RVM and an alpha export take."""
+    if not hdr:
+        return read_frames(path)
+    return (tonemap.to_sdr(f, hdr, tonemap.BT2020, peak) for f in read_frames(path, fmt="rgb48"))
 
 
 def frame_size(path: str | Path) -> tuple[int, int]:
@@ -108,7 +118,7 @@ def _decode(path, video_index, seek_pts, first_pts, last_pts, fmt, counter=None)
                     return
                 yielded += 1
                 if peak is None:
-                    peak = file_peak(path, video_index) if frame.color_trc == PQ else 1000.0
+                    peak = file_peak(path, video_index) if frame.color_trc == PQ else tonemap.SOURCE_PEAK
                 yield decode(frame, fmt, peak)
     except av.FFmpegError as e:
         if seek_pts is not None and not yielded:  # the decoder could not start where the seek landed

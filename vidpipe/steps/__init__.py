@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from vidpipe.errors import ConfigError
-from vidpipe.steps import composite, export_alpha, join, matte, probe, report, restore_faces, split, upload, upscale
+from vidpipe.steps import (
+    composite, export_alpha, interpolate, join, matte, probe, report, restore_faces, split, upload, upscale,
+)
 from vidpipe.steps.base import Needs, Plan, SegmentWork, Step, execute
 
 __all__ = ["Needs", "Plan", "SegmentWork", "Step", "execute", "get", "all_steps", "segment_steps", "register",
@@ -24,6 +26,7 @@ _STEPS: list[Step] = [
     split.STEP,
     upscale.STEP,
     restore_faces.STEP,
+    interpolate.STEP,
     matte.STEP,
     composite.STEP,
     join.STEP,

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from vidpipe import interrupt, progress, telemetry
 from vidpipe.errors import StepFailed, VidpipeError, one_line
+from vidpipe.media.motion import Clock, source_clock
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.segments import Segment
 
@@ -52,6 +53,7 @@ class Needs:
     frames: bool = False  # runs the frame loop (progress per frame)
     cached: bool = True  # keyed by ``plan``; a hit skips ``run``
     streamed: bool = False  # no task and no file: ``frames`` makes the frames inside the step that reads them
+    context: int = 0  # frames of the neighbouring segments' input read on each side (``before``/``after``)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,9 @@ class Plan:
     frames: int = 0
     delivery: bool = False  # a delivered file carrying ``tag``: current only while it carries it
     deep: bool = False  # 16-bit samples (HDR kept): twice the bytes
+    #: a step that re-times its segment (interpolate): its output frames' timestamps, on ``clock``
+    pts: tuple[int, ...] | None = None
+    clock: Clock | None = None
 
     @property
     def tag(self) -> str:
@@ -83,8 +88,11 @@ class SegmentWork:
     ``inputs``: the upstream files by role (``"frames"``: the colour frames so far,
     ``"matte"``: the matte; ``None`` means the source video's own frames), plus, for a
     chained step, ``"prev"`` (this step's output for the previous segment) and
-    ``"prev_frames"`` (the previous segment's ``"frames"`` input). ``size``: the size of
-    the ``"frames"`` input. ``pts``: the segment's source timestamps, in order."""
+    ``"prev_frames"`` (the previous segment's ``"frames"`` input); for a step reading
+    context (``Needs.context``), ``"before"`` and ``"after"``: the previous and next
+    segment's ``"frames"`` input (``previous``/``following`` say which segments; None:
+    there is none). ``size``: the size of the ``"frames"`` input. ``pts``: its frames'
+    timestamps, in order, on ``clock`` (None: the source's own)."""
 
     info: MediaInfo
     segment: Segment
@@ -93,6 +101,10 @@ class SegmentWork:
     size: tuple[int, int] = (0, 0)
     pts: tuple[int, ...] = ()
     previous: Segment | None = None
+    following: Segment | None = None
+    clock: Clock | None = None
+    #: a context step's neighbours: the timestamps of the previous input's last frames and the next one's first
+    around: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
 
     @property
     def label(self) -> str:
@@ -100,15 +112,32 @@ class SegmentWork:
 
     @property
     def frames(self) -> int:
-        return self.segment.n_frames
+        """Frames of the input (the source segment's, or a re-timed segment's)."""
+        return len(self.pts) if self.pts else self.segment.n_frames
+
+    @property
+    def timing(self) -> Clock:
+        """The input frames' clock: the source's, unless a step before re-timed them."""
+        i = self.info
+        return self.clock or source_clock(i.time_base, i.fps, i.start_pts, i.frame_count)
+
+    @property
+    def total(self) -> int:
+        """Frames of the whole video on the input's clock (a progress bar's total)."""
+        return self.timing.frames
+
+    @property
+    def fps(self) -> float:
+        """The input's nominal frame rate."""
+        from fractions import Fraction
+
+        return float(Fraction(self.timing.fps))
 
     @property
     def times(self) -> list[float]:
         """Each frame's presentation time in seconds from the video's first frame."""
-        from fractions import Fraction
-
-        tb = Fraction(self.info.time_base)
-        return [float((p - self.info.start_pts) * tb) for p in self.pts]
+        clock = self.timing
+        return [clock.seconds(p) for p in self.pts]
 
 
 class Step:
@@ -139,7 +168,8 @@ class Step:
         step on one segment that reads and writes files only (not chained to the previous
         segment, not streamed)."""
         n = self.needs
-        return self.scope == "segment" and n.model and n.intermediate and not n.chain and not n.streamed
+        return (self.scope == "segment" and n.model and n.intermediate and not n.chain and not n.streamed
+                and not n.context)
 
     def uses_gpu(self, work) -> bool:
         """True when this unit of work runs a model on a GPU of this machine (it then
@@ -148,6 +178,10 @@ class Step:
 
     def describe(self, work) -> str:
         """Device and model, for logs and the run report."""
+        return ""
+
+    def notes(self, plans: list[Plan]) -> str:
+        """What the step decided over a video's units (read from their outputs), for the report."""
         return ""
 
     def result(self, work, plan: Plan):
@@ -192,7 +226,10 @@ def execute(
     if step.needs.intermediate and plan is not None and telemetry.finished(plan.out):
         return step.result(work, plan)
     interrupt.check()  # nothing new starts after a stop request
-    tick = progress.frame_counter(work.info.path, step.name, work.info.frame_count) if step.needs.frames else None
+    tick = None
+    if step.needs.frames:  # a bar over the frames this step makes: on its output's clock when it re-times them
+        total = plan.clock.frames if plan is not None and plan.clock else getattr(work, "total", work.info.frame_count)
+        tick = progress.frame_counter(work.info.path, step.name, total)
     try:
         with gpu_slot(step.uses_gpu(work)), _measured(step, work, plan):
             return step.run(work, plan, tick)
@@ -214,5 +251,5 @@ def _measured(step: Step, work, plan: Plan | None) -> Iterator[None]:
     if not step.needs.intermediate or plan is None or plan.out is None:
         yield
         return
-    with telemetry.measure(step.name, work.label, work.frames, step.describe(work), plan.out):
+    with telemetry.measure(step.name, work.label, plan.frames or work.frames, step.describe(work), plan.out):
         yield

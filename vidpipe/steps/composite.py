@@ -5,6 +5,7 @@ streamed into join (no intermediate file)."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -155,7 +156,8 @@ class Composite(Step):
         return CompositeConfig(bg.resolve(spec.background), bg.check(spec.background), kept(spec.hdr, info))
 
     def plan(self, work: SegmentWork) -> Plan:
-        return plan(work.info, work.segment, work.inputs["frames"], work.inputs["matte"], work.config, work.size)
+        planned = plan(work.info, work.segment, work.inputs["frames"], work.inputs["matte"], work.config, work.size)
+        return dataclasses.replace(planned, frames=work.frames)
 
     def frames(self, work: SegmentWork, plan: Plan) -> Iterator[np.ndarray]:
         i = work.inputs

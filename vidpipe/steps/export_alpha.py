@@ -21,9 +21,9 @@ from vidpipe.hashing import digest
 from vidpipe.media.encode import Delivery, EncodeConfig, deliver
 from vidpipe.media.encode import read_tag as video_tag
 from vidpipe.media.frames import cutout, rotate_upright
+from vidpipe.media.motion import Clock
 from vidpipe.media.probe import MediaInfo
-from vidpipe.media import tonemap
-from vidpipe.media.reader import read_frames
+from vidpipe.media.reader import read_frames, read_sdr
 from vidpipe.steps.base import Needs, Plan, Step
 from vidpipe.version import code_version
 
@@ -64,11 +64,7 @@ class ExportAlphaWork:
     fmt: str
     colors: tuple[str, ...] | None = None  # full-size colour segments, when the mattes are smaller
     hdr: int = 0  # HDR kept: the colour segments are 16-bit in this transfer (the export is SDR: tone-mapped)
-
-    @property
-    def peak(self) -> float:
-        """Where the export's tone map starts: the source's, as ``--hdr sdr`` decodes it."""
-        return self.info.peak
+    clock: Clock | None = None  # the mattes' timing when re-timed (interpolate); None: the source's
 
     @property
     def label(self) -> str:
@@ -76,7 +72,7 @@ class ExportAlphaWork:
 
     @property
     def frames(self) -> int:
-        return self.info.frame_count
+        return len(self.timestamps)
 
 
 def _rgba(matte_files: Sequence[str | Path], color_files: Sequence[str | Path] | None,
@@ -88,10 +84,7 @@ def _rgba(matte_files: Sequence[str | Path], color_files: Sequence[str | Path] |
         if color_files is None:
             yield from mattes
             continue
-        colors = read_frames(color_files[i], fmt="rgb48" if hdr else "rgb24")
-        if hdr:
-            colors = (tonemap.to_sdr(c, hdr, tonemap.BT2020, peak) for c in colors)
-        for rgba, color in zip(mattes, colors, strict=True):  # same length or an error
+        for rgba, color in zip(mattes, read_sdr(color_files[i], hdr, peak), strict=True):  # same length or an error
             yield cutout(rgba, color)
 
 
@@ -106,18 +99,20 @@ def export_alpha(
     on_frame: Callable[[int], None] | None = None,
     hdr: int = 0,
     peak: float = 1000.0,
+    clock: Clock | None = None,
 ) -> Delivery:
     """Write the RGBA matte segments as ``fmt`` at ``out`` (a folder for png). Always SDR
     BT.709 (HDR kept: the colour segments are tone-mapped; an alpha export is for editors)."""
     frames = _rgba(matte_files, color_files, hdr, peak)
     if fmt == "png":
-        return _png_sequence(frames, info, Path(out), tag, on_frame)
+        return _png_sequence(frames, info, Path(out), tag, on_frame, len(timestamps))
     if fmt not in FORMATS:
         raise ConfigError(f"--export-alpha must be prores, webm, png or none, got {fmt!r}")
-    return deliver(frames, info, timestamps, out, FORMATS[fmt][0], tag=tag, on_frame=on_frame)
+    return deliver(frames, info, timestamps, out, FORMATS[fmt][0], tag=tag, on_frame=on_frame, clock=clock)
 
 
-def _png_sequence(frames: Iterator[np.ndarray], info: MediaInfo, out: Path, tag: str, on_frame=None) -> Delivery:
+def _png_sequence(frames: Iterator[np.ndarray], info: MediaInfo, out: Path, tag: str, on_frame=None,
+                  expected: int = 0) -> Delivery:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -129,8 +124,8 @@ def _png_sequence(frames: Iterator[np.ndarray], info: MediaInfo, out: Path, tag:
                 raise OutputError(f"{tmp}: could not write frame {n}")
             if on_frame:
                 on_frame(n)
-        if n != info.frame_count:
-            raise OutputError(f"{out}: wrote {n} PNG frames, the source has {info.frame_count}")
+        if n != (expected or info.frame_count):
+            raise OutputError(f"{out}: wrote {n} PNG frames, expected {expected or info.frame_count}")
         if tag:
             (tmp / PNG_TAG).write_text(tag)
         shutil.rmtree(out, ignore_errors=True)
@@ -147,7 +142,7 @@ def plan(work: ExportAlphaWork) -> Plan:
     out = Path(work.out).resolve()
     names = [Path(p).name for p in work.mattes]
     colors = [Path(p).name for p in work.colors or ()]
-    key = digest("export_alpha", code, work.info.sha256, names, colors, work.fmt, work.hdr, work.peak, str(out))
+    key = digest("export_alpha", code, work.info.sha256, names, colors, work.fmt, work.hdr, str(out))
     return Plan(key, out,
                 frames=work.frames, delivery=True)
 
@@ -161,7 +156,7 @@ class ExportAlpha(Step):
 
     def run(self, work: ExportAlphaWork, plan: Plan, on_frame=None) -> Delivery:
         return export_alpha(work.mattes, work.info, work.timestamps, plan.out, work.fmt, plan.tag, work.colors, on_frame,
-                            work.hdr, work.peak)
+                            work.hdr, work.info.peak, work.clock)  # the peak follows the content: in the key by its hash
 
     def describe(self, work: ExportAlphaWork) -> str:
         return {"prores": "ProRes 4444", "webm": "VP9 with alpha", "png": "RGBA PNG"}.get(work.fmt, work.fmt)

@@ -17,6 +17,7 @@ from pathlib import Path
 from vidpipe.hashing import digest
 from vidpipe.media.colour import TRANSFER_NAMES, kept
 from vidpipe.media.encode import Delivery, EncodeConfig, deliver, hdr_encode, resolve_codec
+from vidpipe.media.motion import Clock
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import read_frames
 from vidpipe.steps.base import Needs, Plan, Step, Stream
@@ -30,6 +31,7 @@ class JoinWork:
     timestamps: tuple[int, ...]
     out: str
     encode: EncodeConfig = EncodeConfig()
+    clock: Clock | None = None  # the frames' timing when re-timed (interpolate); None: the source's
 
     @property
     def label(self) -> str:
@@ -37,7 +39,7 @@ class JoinWork:
 
     @property
     def frames(self) -> int:
-        return self.info.frame_count
+        return len(self.timestamps)
 
 
 def join(
@@ -49,14 +51,16 @@ def join(
     *,
     tag: str = "",
     on_frame: Callable[[int], None] | None = None,
+    clock: Clock | None = None,
 ) -> Delivery:
     """Write ``out`` from the processed segments (HWC frames in stored orientation): each
-    a lossless file, or a streamed step's frames, made here as they are encoded."""
+    a lossless file, or a streamed step's frames, made here as they are encoded;
+    ``timestamps`` on ``clock`` (None: the source's)."""
     fmt = "rgb48" if encode.hdr else "rgba" if encode.alpha else "rgb24"
     frames = itertools.chain.from_iterable(
         f.frames() if isinstance(f, Stream) else read_frames(f, fmt=fmt) for f in segment_files
     )
-    return deliver(frames, info, timestamps, out, encode, tag=tag, on_frame=on_frame)
+    return deliver(frames, info, timestamps, out, encode, tag=tag, on_frame=on_frame, clock=clock)
 
 
 def plan(work: JoinWork) -> Plan:
@@ -64,8 +68,8 @@ def plan(work: JoinWork) -> Plan:
     code = code_version(__name__, "vidpipe.media.encode", "vidpipe.media.frames")
     out = Path(work.out).resolve()
     names = [p.name if isinstance(p, Stream) else Path(p).name for p in work.segments]
-    return Plan(digest("join", code, work.info.sha256, names, work.encode, str(out)), out, frames=work.frames,
-                delivery=True)
+    return Plan(digest("join", code, work.info.sha256, names, work.encode, work.clock, str(out)), out,
+                frames=work.frames, delivery=True)
 
 
 class Join(Step):
@@ -73,7 +77,7 @@ class Join(Step):
     needs = Needs(frames=True)
 
     def configure(self, spec, info: MediaInfo) -> EncodeConfig:
-        transfer = kept(spec.hdr, info) if spec.hdr == "keep" else 0
+        transfer = kept(spec.hdr, info)
         if transfer:
             return EncodeConfig(crf=spec.crf, preset=spec.preset, **hdr_encode(spec.codec, info, transfer))
         return EncodeConfig(codec=resolve_codec(spec.codec), crf=spec.crf, preset=spec.preset)
@@ -82,7 +86,8 @@ class Join(Step):
         return plan(work)
 
     def run(self, work: JoinWork, plan: Plan, on_frame=None) -> Delivery:
-        return join(work.segments, work.info, work.timestamps, plan.out, work.encode, tag=plan.tag, on_frame=on_frame)
+        return join(work.segments, work.info, work.timestamps, plan.out, work.encode, tag=plan.tag, on_frame=on_frame,
+                    clock=work.clock)
 
     def describe(self, work: JoinWork) -> str:
         e = work.encode

@@ -8,6 +8,7 @@ own alpha (``input_alpha``) is copied instead of matted."""
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -17,14 +18,14 @@ import numpy as np
 
 from vidpipe import gpu
 from vidpipe.hashing import digest, file_sha256
-from vidpipe.media import tonemap
 from vidpipe.media.colour import kept
 from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
-from vidpipe.media.reader import frame_size, read_frames
+from vidpipe.media.reader import frame_size, read_frames, read_sdr
 from vidpipe.media.segments import Segment
 from vidpipe.media.writer import segment_path
 from vidpipe.models import registry, rvm_onnx, store
+from vidpipe.steps import interpolate
 from vidpipe.steps.base import Needs, Plan, SegmentWork, Step
 from vidpipe.version import code_version
 
@@ -38,7 +39,6 @@ class MatteConfig:
     input_alpha: bool = False  # the input has its own alpha (e.g. VP8/VP9 with alpha): use it, no RVM
     before_upscale: bool = False  # matte the source's own frames (the alpha is scaled up later)
     hdr: int = 0  # HDR kept: the frames are 16-bit in this transfer; RVM sees them tone-mapped to SDR
-    peak: float = 1000.0  # ... from this peak (cd/m2), as --hdr sdr decodes the source
 
 
 def state_path(matte_file: str | Path) -> Path:
@@ -114,20 +114,25 @@ def matte(
     prev_upstream: str | None = None,
     on_frame: Callable[[int], None] | None = None,
     previous: Segment | None = None,
+    *,
+    frames: int | None = None,
+    fps: float | None = None,
 ) -> Path:
     """Matte every frame of the ``upstream`` segment file (with ``before_upscale``, of
     the source's segment) into the RGBA file ``out``; with ``input_alpha``, copy the
-    source segment's own RGBA instead."""
+    source segment's own RGBA instead. ``frames``/``fps``: the upstream's count and rate
+    (default: the source segment's)."""
+    n, fps = frames or segment.n_frames, fps or info.fps
     if cfg.input_alpha:
         frames = read_frames(info.path, info.video_index, segment, fmt="rgba")
         size = (info.width, info.height)
-        return write_segment(frames, lambda f: f, out, size, info.fps, segment.n_frames, alpha=True, on_frame=on_frame)
+        return write_segment(frames, lambda f: f, out, size, fps, n, alpha=True, on_frame=on_frame)
     if cfg.before_upscale:
         frames, size = read_frames(info.path, info.video_index, segment), (info.width, info.height)
         warmup = read_frames(info.path, info.video_index, previous) if previous is not None else None
     else:
-        frames, size = _model_frames(upstream, cfg.hdr, cfg.peak), frame_size(upstream)
-        warmup = _model_frames(prev_upstream, cfg.hdr, cfg.peak) if prev_upstream else None
+        frames, size = read_sdr(upstream, cfg.hdr, info.peak), frame_size(upstream)  # the peak follows the content
+        warmup = read_sdr(prev_upstream, cfg.hdr, info.peak) if prev_upstream else None
     net = rvm_onnx.load(cfg.model)
     ratio = cfg.downsample_ratio or rvm_onnx.auto_ratio(size[1], size[0])
     state, _how = start_state(cfg, net, ratio, prev, warmup)
@@ -138,17 +143,9 @@ def matte(
         return rgba
 
     return write_segment(
-        frames, step, out, size, info.fps, segment.n_frames, alpha=True, on_frame=on_frame,
+        frames, step, out, size, fps, n, alpha=True, on_frame=on_frame,
         before_rename=lambda: save_state(state_path(out), net.to_host(box[0])),  # the state exists before its video does
     )
-
-
-def _model_frames(path: str | Path, hdr: int, peak: float) -> Iterable[np.ndarray]:
-    """A segment file's frames as RVM takes them: 8-bit SDR (HDR kept: tone-mapped here,
-    as ``--hdr sdr`` would have decoded them; the colour frames themselves stay HDR)."""
-    if not hdr:
-        return read_frames(path)
-    return (tonemap.to_sdr(f, hdr, tonemap.BT2020, peak) for f in read_frames(path, fmt="rgb48"))
 
 
 class Matte(Step):
@@ -164,20 +161,22 @@ class Matte(Step):
     def configure(self, spec, info: MediaInfo) -> MatteConfig | None:
         if spec.background == "none" and spec.export_alpha == "none":
             return None
+        retimed = interpolate.output_rate(spec, info) is not None  # the input's own alpha is at the source's rate
         return MatteConfig(
-            model=spec.matte_model, input_alpha=info.has_alpha and spec.matte_input_alpha,
-            before_upscale=spec.matte_before_upscale, hdr=kept(spec.hdr, info), peak=info.peak,
+            model=spec.matte_model, input_alpha=info.has_alpha and spec.matte_input_alpha and not retimed,
+            before_upscale=spec.matte_before_upscale, hdr=kept(spec.hdr, info),
         )
 
     def plan(self, work: SegmentWork) -> Plan:
         i = work.inputs
-        return plan(work.info, work.segment, i.get("frames"), work.config, i.get("prev"), i.get("prev_frames"),
-                    work.size, work.previous)
+        planned = plan(work.info, work.segment, i.get("frames"), work.config, i.get("prev"), i.get("prev_frames"),
+                       work.size, work.previous)
+        return dataclasses.replace(planned, frames=work.frames)  # the upstream's count (re-timed or not)
 
     def run(self, work: SegmentWork, plan: Plan, on_frame=None) -> str:
         i = work.inputs
         return str(matte(work.info, work.segment, i.get("frames"), work.config, plan.out, i.get("prev"),
-                         i.get("prev_frames"), on_frame, work.previous))
+                         i.get("prev_frames"), on_frame, work.previous, frames=work.frames, fps=work.fps))
 
     def uses_gpu(self, work: SegmentWork) -> bool:
         """Only when ONNX Runtime here can put RVM on an NVIDIA GPU: a CPU session holds no slot."""

@@ -50,7 +50,14 @@ class Split(Step):
     needs = Needs()
 
     def configure(self, spec, info=None) -> float:
-        return spec.segment_seconds
+        """The segment length: the job's, made long enough (two :data:`~vidpipe.media.motion.CONTEXT`
+        of frames) for interpolate's neighbours, when it runs."""
+        from vidpipe.media.motion import CONTEXT
+        from vidpipe.steps.interpolate import output_rate
+
+        if info is None or output_rate(spec, info) is None:
+            return spec.segment_seconds
+        return max(spec.segment_seconds, 2 * CONTEXT / info.fps)
 
     def plan(self, work: SplitWork) -> Plan:
         code = code_version("vidpipe.media.segments", "vidpipe.media.probe", __name__)
