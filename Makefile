@@ -10,12 +10,12 @@ STAMP  := $(VENV)/.installed-$(ORT)
 CHROMIUM := /usr/bin/chromium
 PORT   ?= 4200
 
-.PHONY: run test install clean bench gpu-check server deploy worker browser postgres
+.PHONY: run test install clean bench gpu-check server deploy worker browser postgres vulkan
 
 run: $(STAMP)  ## enhance every video in downloads/ into final_output/
 	$(VENV)/bin/vidpipe run
 
-test: $(STAMP) browser postgres  ## the layering contracts and the test suite (CI runs this)
+test: $(STAMP) browser postgres vulkan  ## the layering contracts and the test suite (CI runs this)
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
@@ -69,6 +69,14 @@ postgres:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  echo "installing Debian's postgresql for the scale-out test"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
+# a software Vulkan device (Mesa's llvmpipe): ncnn's Vulkan path is tested on it, chosen explicitly (auto never
+# takes a CPU-type device)
+vulkan:
+	@ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing Debian's mesa-vulkan-drivers for the Vulkan test"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null; }
 
 clean:  ## remove caches and intermediates (keeps downloads/ and final_output/)
 	rm -rf .vidpipe logs .pytest_cache

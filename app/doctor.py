@@ -55,7 +55,7 @@ def report() -> list[tuple[str, str]]:
     import av
 
     from vidpipe import gpu
-    from vidpipe.models.ncnn_sr import vulkan_gpu_count
+    from vidpipe.models.ncnn_sr import skipped_devices, vulkan_device, vulkan_devices
 
     lines: list[tuple[str, str]] = []
     gpus = gpu.nvidia_gpus()
@@ -64,8 +64,12 @@ def report() -> list[tuple[str, str]]:
     if not gpus:
         lines.append(("CUDA GPU", "none (no NVIDIA driver seen by NVML)"))
     lines += accelerators()
-    vk = vulkan_gpu_count()
-    lines.append(("Vulkan (ncnn)", f"{vk} GPU(s)" if vk else "none: ncnn runs on the CPU"))
+    vk, skipped = vulkan_device(), skipped_devices()
+    note = f"; skipped: {', '.join(skipped)} (a software device; VIDPIPE_NCNN_VULKAN=device:N forces one)" if skipped else ""
+    if vk is not None:
+        lines.append(("Vulkan (ncnn)", f"device {vk}: {vulkan_devices()[vk][1]}{note}"))
+    else:
+        lines.append(("Vulkan (ncnn)", f"no GPU: ncnn runs on the CPU{note}"))
     lines.append(("CPU", f"{os.cpu_count()} cores"))
     for mod in ("torch", "spandrel", "ncnn", "onnxruntime", "cv2", "av"):
         lines.append((f"import {mod}", _importable(mod)))

@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger
 from flows.enhance_video import enhance_video, run_step
 from vidpipe import interrupt, steps
 from vidpipe.config import JobSpec, VideoJob
-from vidpipe.jobs import default_name, find_videos, is_current, not_a_file, output_names
+from vidpipe.jobs import find_videos, is_current, not_a_file, output_names, why_named
 from vidpipe.media.writer import clean_partials
 from vidpipe.media import background
 from vidpipe.models import cache
@@ -81,9 +81,8 @@ def enhance_folder(
                 report.results.append(FileResult(str(src), "skipped", message=why))
                 continue
             job = VideoJob(input=str(src), output_dir=output_dir, output_name=names[src], **settings.model_dump())
-            renamed = ""
-            if names[src] != default_name(src):
-                renamed = f"named {names[src]}: another input also makes {default_name(src)}"
+            renamed = why_named(src, names[src], output_dir)
+            if renamed:
                 log.info("%s: %s", src, renamed)
             try:
                 with video_lock(src, job.output_path()):  # held across the check and the run

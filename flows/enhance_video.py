@@ -27,6 +27,7 @@ from vidpipe.media import background
 from vidpipe.media import colour
 from vidpipe.media.encode import check_output_folder
 from vidpipe.media.still import still_path
+from vidpipe.models import ncnn_sr
 from vidpipe.paths import work_dir
 from vidpipe.pipeline import Planned, plan_video
 from vidpipe.resources import check_free_space, video_lock
@@ -121,6 +122,10 @@ def _enhance(job: VideoJob, spec, started: float) -> VideoResult:
     for step in plan.segment_steps:
         log.info("%s: %s", step.name, step.describe(plan.of(step)[0].work))
     log.info("join: %s", plan.join.step.describe(plan.join.work))
+    skipped = ncnn_sr.skipped_devices() if plan.of("upscale") else []
+    if skipped:
+        log.info("ncnn: Vulkan %s skipped: a software device, slower than the CPU (VIDPIPE_NCNN_VULKAN=device:N "
+                 "forces it)", ", ".join(skipped))
     with intermediates.in_use(info.sha256, info.path):  # no eviction touches this video's files meanwhile
         evicted = _housekeeping(log, info.path, lambda: _make_room(plan, info, log))
         check_free_space(work_dir(), plan.disk_bytes(), info.path)

@@ -94,6 +94,16 @@ def test_a_cut_repeats_the_nearer_frame_and_short_repeats_are_one_motion():
     assert motion.decide(long_run, 7, motion.CUT, 0, 6).dropped == frozenset()  # a hold stays
 
 
+def test_a_millisecond_time_base_still_lands_on_source_frames():
+    """MKV/WebM round every time to 1 ms: a grid frame within half a tick of a source frame is that frame."""
+    n = 30
+    times = {i: Fraction(round(i * 1001 / 30), 1000) for i in range(n)}  # 29.97 fps in milliseconds
+    none = motion.Decisions(frozenset(), frozenset(), frozenset())
+    made = motion.schedule(times, n, none, [Fraction(k * 1001, 60000) for k in range(2 * n)], Fraction(1, 2000))
+    assert all(m == motion.Make(k // 2) for k, m in enumerate(made) if k % 2 == 0)
+    assert all(m.b == m.a + 1 and abs(m.t - 0.5) < 0.02 for k, m in enumerate(made[:-1]) if k % 2)
+
+
 # ---------------------------------------------------------------- the network
 
 
@@ -123,6 +133,19 @@ def test_rife_makes_the_frame_in_between(rife):
     assert deep.dtype == np.uint16 and np.abs(deep / 257.0 - mid).mean() < 1.0
     odd = rife(a[:77, :101], b[:77, :101], 0.3)  # any size: padded inside, cropped back
     assert odd.shape == (77, 101, 3)
+
+
+def test_rife_in_fp16_keeps_hdr_highlights(rife):
+    """16-bit frames at full scale (HLG highlights reach 65535) must not overflow fp16 into a black frame."""
+    from vidpipe.models import registry
+    from vidpipe.models import rife as engine
+
+    half = engine.Interpolator(registry.get("rife-v4.2x", "interpolate"), "cpu", half=True)
+    a = _moving(0.0).astype(np.uint16) * 257
+    b = _moving(0.1).astype(np.uint16) * 257
+    a[8:16, 8:16] = b[8:16, 8:16] = 65535
+    out = half(a, b, 0.5)
+    assert out[8:16, 8:16].min() > 60000 and np.abs(out / 257.0 - rife((a // 257).astype(np.uint8), (b // 257).astype(np.uint8), 0.5)).mean() < 1.5
 
 
 def test_rife_on_cuda_in_fp16_makes_the_cpu_frame(rife):

@@ -2,6 +2,7 @@
 
 import hashlib
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -224,3 +225,33 @@ def test_nvenc_at_the_default_quality_matches_x264_crf_18(tmp_path, clip):
     (x_size, x_psnr), (n_size, n_psnr) = out["libx264"], out["h264_nvenc"]
     print(f"x264 {x_size} B {x_psnr:.1f} dB; nvenc {n_size} B {n_psnr:.1f} dB")
     assert n_psnr > x_psnr - 1.5 and 0.4 < n_size / x_size < 2.5
+
+
+def _burn(stop) -> None:
+    while not stop.is_set():
+        sum(range(10_000))
+
+
+def test_the_same_frames_encode_to_the_same_bytes_under_load(clip, tmp_path):
+    """Resume depends on it: PyAV's default slice threads gave 10 different files in 40 encodes of one clip
+    on a loaded machine; frame threads give one."""
+    import multiprocessing
+
+    from vidpipe.media.synth import figure_frame
+
+    src = clip(width=192, height=128, frames=48, fps=24)
+    info = probe(src)
+    ts = scan_timestamps(src, info.video_index)
+    frames = [figure_frame(192, 128, i / 24) for i in range(48)]
+    stop = multiprocessing.get_context("spawn").Event()
+    burners = [multiprocessing.get_context("spawn").Process(target=_burn, args=(stop,)) for _ in range(3)]
+    for p in burners:
+        p.start()
+    try:
+        digests = {hashlib.sha256(Path(deliver(iter(frames), info, ts, tmp_path / f"{i}.mp4", EncodeConfig()).path)
+                                  .read_bytes()).hexdigest() for i in range(20)}
+    finally:
+        stop.set()
+        for p in burners:
+            p.join()
+    assert len(digests) == 1

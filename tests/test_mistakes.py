@@ -165,3 +165,24 @@ def test_an_edit_list_trim_is_processed_with_the_frames_players_show(tmp_path, h
     result = run(home, "run", str(cut), "--out", str(tmp_path / "out"), *ARGS)
     assert result.returncode == 0, result.stderr[-3000:]
     assert probe(tmp_path / "out" / "trimmed_final.mp4").frame_count == 36
+
+
+def test_an_input_or_a_file_vidpipe_did_not_make_is_never_overwritten(tmp_path, home):
+    """--out is the input folder, which holds clip.mp4 and clip_final.mp4 (both inputs): every input is processed
+    once, nothing there is written over, and vidpipe's own outputs are never taken as inputs on the next run."""
+    folder = tmp_path / "videos"
+    make_clip(folder / "clip.mp4", 64, 48, frames=24, fps=24)
+    make_clip(folder / "clip_final.mp4", 64, 48, frames=12, fps=24)
+    make_clip(folder / "dance.mp4", 64, 48, frames=6, fps=24)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    first = run(home, "run", str(folder), "--out", str(folder), *ARGS)
+    assert first.returncode == 0, first.stderr[-3000:]
+    no_traceback(first)
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name in before} == before  # untouched
+    made = {p.name: probe(p).frame_count for p in folder.glob("*_final*.mp4") if p.name not in before}
+    assert sorted(made.values()) == [6, 12, 24], made  # each input once
+    assert first.stderr.count("and vidpipe did not make it") == 1, first.stderr  # clip_final.mp4
+    again = run(home, "run", str(folder), "--out", str(folder), *ARGS)
+    assert again.returncode == 0 and again.stderr.count("skipped") == 3, again.stderr[-3000:]
+    assert {p.name for p in folder.iterdir()} == set(before) | set(made) | {
+        n.removesuffix("_final.mp4") + "_compare.jpg" for n in made}

@@ -4,6 +4,7 @@ same key the join would have, never a second copy of it)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -14,6 +15,7 @@ from vidpipe.errors import VidpipeError
 from vidpipe.media.encode import read_source, source_id
 from vidpipe.media.probe import probe
 from vidpipe.pipeline import VideoPlan, plan_video
+from vidpipe.steps.base import TAG_PREFIX
 from vidpipe.steps.export_alpha import read_tag
 from vidpipe.steps.split import timeline
 
@@ -29,11 +31,20 @@ def find_videos(paths: list[str | Path]) -> list[Path]:
         if p.is_dir():
             found += sorted(
                 f for f in p.rglob("*")
-                if f.suffix.lower() in VIDEO_SUFFIXES and not f.name.startswith(".")
+                if f.suffix.lower() in VIDEO_SUFFIXES and not f.name.startswith(".") and not made_by_vidpipe(f)
             )
         else:
             found.append(p)
     return found
+
+
+def made_by_vidpipe(path: Path) -> bool:
+    """A delivered file vidpipe made (it carries its tag): in a folder sweep it is an output,
+    never an input (an output folder that is also the input folder is not swept twice)."""
+    if not path.is_file():
+        return False
+    tag = read_tag(path)
+    return bool(tag) and tag.startswith(TAG_PREFIX)
 
 
 def not_a_file(path: Path) -> str | None:
@@ -58,7 +69,12 @@ def output_names(sources: list[str | Path], output_dir: str | Path) -> dict[Path
 
     Names are compared case-insensitively (macOS and Windows disks)."""
     paths = [Path(s) for s in sources]
-    made = _outputs_by_source(Path(output_dir))
+    folder = Path(output_dir)
+    made = _outputs_by_source(folder)
+    try:  # anything already there that is not an output of this run's inputs is never written over
+        present = {f.name.casefold() for f in folder.iterdir()} if folder.is_dir() else set()
+    except OSError:
+        present = set()
     names: dict[Path, str] = {}
     mine = {source_id(p): p for p in paths}
     taken = {name.casefold() for name, sid in made.items() if sid not in mine}
@@ -78,9 +94,34 @@ def output_names(sources: list[str | Path], output_dir: str | Path) -> dict[Path
         if ext and exts[p.suffix.lower()] == 1:
             candidates.append(f"{p.stem}-{ext}_final.mp4")
         candidates += [_hashed(p, 8), _hashed(p, 16)]
-        names[p] = next((c for c in candidates if c.casefold() not in taken), candidates[-1])
+        more = (f"{p.stem}-{source_id(p)[:16]}-{n}_final.mp4" for n in itertools.count(2))
+        names[p] = next(c for c in itertools.chain(candidates, more)
+                        if c.casefold() not in taken and not _family(c) & present)
         taken.add(names[p].casefold())
     return names
+
+
+def _names(name: str) -> list[str]:
+    """The delivered files an output called ``name`` makes: itself and the alpha exports. (The still beside it,
+    ``<stem>_compare.jpg``, carries no record of who made it, so it cannot be told from a user's own.)"""
+    stem = name.removesuffix(".mp4")
+    return [name, f"{stem}_alpha.mov", f"{stem}_alpha.webm", f"{stem}_alpha"]
+
+
+def _family(name: str) -> set[str]:
+    return {n.casefold() for n in _names(name)}
+
+
+def why_named(source: Path, name: str, output_dir: str | Path) -> str:
+    """Why ``source``'s output is not called ``<stem>_final.mp4`` ("" when it is)."""
+    default = default_name(source)
+    if name == default:
+        return ""
+    folder = Path(output_dir)
+    there = [n for n in _names(default) if (folder / n).exists()]
+    if there and not (folder / default).is_file() or there and not read_source(folder / default):
+        return f"named {name}: {there[0]} is already in {output_dir}, and vidpipe did not make it"
+    return f"named {name}: another input also makes {default}"
 
 
 def _hashed(p: Path, digits: int) -> str:

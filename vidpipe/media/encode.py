@@ -193,6 +193,9 @@ def _encode(frames, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, t
         video.width, video.height, video.pix_fmt = width, height, enc.pix_fmt
         video.codec_context.time_base = tb
         video.options = enc.options()
+        # frame threads: the same frames always encode to the same bytes (PyAV's default, slice threads,
+        # gave 10 different files in 40 encodes of one clip under load; resume depends on it)
+        video.thread_type = "FRAME"
         tag_stream(video, enc.hdr)
         audio = _AudioMux(src, dst, info, enc.container)
         index = itertools.count()

@@ -226,20 +226,23 @@ class Make:
     t: float = 0.0
 
 
-def schedule(times: dict[int, Fraction], n_frames: int, decisions: Decisions, outputs: Sequence[Fraction]) -> list[Make]:
+def schedule(times: dict[int, Fraction], n_frames: int, decisions: Decisions, outputs: Sequence[Fraction],
+             snap: Fraction = Fraction(0)) -> list[Make]:
     """For each output time (seconds from the first frame), how it is made. ``times``:
-    the source frames' times by global index, for every frame the outputs can reach."""
+    the source frames' times by global index, for every frame the outputs can reach.
+    An output within ``snap`` (half the source's timestamp tick: a millisecond time base
+    rounds every frame's time) of a keyframe is that keyframe."""
     keys = sorted(i for i in times if i not in decisions.dropped)
     made, k = [], 0
     for t in outputs:
-        while k + 1 < len(keys) and times[keys[k + 1]] <= t:
+        while k + 1 < len(keys) and times[keys[k + 1]] <= t + snap:
             k += 1
         a = keys[k]
         b = keys[k + 1] if k + 1 < len(keys) else None
-        if times[a] > t:
+        if times[a] > t + snap:
             raise ValueError(f"output time {t} is before the first frame read ({a})")
-        if t == times[a] or b is None:
-            if b is None and a != n_frames - 1 and t != times[a]:
+        if abs(t - times[a]) <= snap or b is None:
+            if b is None and a != n_frames - 1 and abs(t - times[a]) > snap:
                 raise KeyError(f"output time {t} needs a frame after {a}: not enough context")
             made.append(Make(a))
         elif any(p in decisions.cuts for p in range(a, b)):

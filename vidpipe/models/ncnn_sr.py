@@ -39,17 +39,60 @@ def _quiet_stderr():
             os.close(saved)
 
 
+#: ncnn's ``GpuInfo.type()``; "cpu" is a software rasteriser (Mesa's llvmpipe): a GPU in name only
+VULKAN_TYPES = {0: "discrete", 1: "integrated", 2: "virtual", 3: "cpu"}
+
+
 @lru_cache(maxsize=1)
-def vulkan_gpu_count() -> int:
-    if os.environ.get("VIDPIPE_NCNN_VULKAN", "1") == "0":
-        return 0
+def vulkan_devices() -> tuple[tuple[int, str, str], ...]:
+    """(index, name, type) of every Vulkan device ncnn sees; () without a Vulkan loader."""
     import ncnn
 
     with _quiet_stderr():
         try:
-            return int(ncnn.get_gpu_count())
+            count = int(ncnn.get_gpu_count())
+            out = []
+            for i in range(count):
+                info = ncnn.get_gpu_info(i)
+                out.append((i, str(info.device_name()), VULKAN_TYPES.get(int(info.type()), "unknown")))
+            return tuple(out)
         except Exception:  # noqa: BLE001 - no Vulkan loader is a normal CPU machine
-            return 0
+            return ()
+
+
+@lru_cache(maxsize=1)
+def vulkan_device() -> int | None:
+    """The Vulkan device ncnn runs on, or None (the CPU). ``VIDPIPE_NCNN_VULKAN``: unset or
+    ``auto`` takes the first real GPU and never a CPU-type device (llvmpipe is about 8x slower
+    than ncnn on the CPU itself); ``0``/``off``: none; ``device:N``: device N, whatever its type
+    (tests run ncnn's Vulkan path on llvmpipe this way)."""
+    mode = os.environ.get("VIDPIPE_NCNN_VULKAN", "auto").strip().lower()
+    if mode in ("0", "off", "no", "false"):
+        return None
+    devices = vulkan_devices()
+    if mode.startswith("device:"):
+        try:
+            index = int(mode.split(":", 1)[1])
+        except ValueError:
+            index = -1
+        if not any(i == index for i, _, _ in devices):
+            from vidpipe.errors import ConfigError
+
+            raise ConfigError(f"VIDPIPE_NCNN_VULKAN={mode}: no such Vulkan device; ncnn sees "
+                              f"{', '.join(f'{i}: {n} ({t})' for i, n, t in devices) or 'none'}")
+        return index
+    return next((i for i, _, kind in devices if kind != "cpu"), None)
+
+
+def skipped_devices() -> list[str]:
+    """The Vulkan devices ``auto`` leaves alone (CPU-type ones), for doctor and the run log."""
+    chosen = vulkan_device()
+    return [f"{name} ({kind} type)" for i, name, kind in vulkan_devices() if kind == "cpu" and i != chosen]
+
+
+def vulkan_gpu_count() -> int:
+    """1 when ncnn runs on a Vulkan device here (see :func:`vulkan_device`), else 0."""
+    return int(vulkan_device() is not None)
 
 
 class NcnnUpscaler:
@@ -63,10 +106,13 @@ class NcnnUpscaler:
 
         self.spec = spec
         self.scale = spec.scale
-        self.gpu = vulkan_gpu_count() > 0 if gpu is None else gpu
-        self.device = "vulkan:0" if self.gpu else "cpu"
+        index = vulkan_device()
+        self.gpu = index is not None if gpu is None else gpu
+        self.device = f"vulkan:{index or 0}" if self.gpu else "cpu"
         net = ncnn.Net()
         net.opt.use_vulkan_compute = self.gpu
+        if self.gpu:
+            net.set_vulkan_device(index or 0)
         net.opt.num_threads = threads or os.cpu_count() or 1
         param, weights = ncnn_files(spec)
         with _quiet_stderr():

@@ -88,11 +88,14 @@ def _modules():
             return self.cnn3(self.relu(self.cnn2(x)))
 
     def warp(x, flow, grid):
-        """Backward warp of ``x`` (NCHW) by ``flow`` in pixels (N2HW), border-clamped."""
+        """Backward warp of ``x`` (NCHW) by ``flow`` in pixels (N2HW), border-clamped. Sampled in float32
+        (the grid in fp16 would be off by up to a pixel at 4K)."""
         h, w = x.shape[2:]
+        flow = flow.float()
         norm = torch.cat((flow[:, :1] * (2.0 / (w - 1)), flow[:, 1:2] * (2.0 / (h - 1))), 1)
-        return F.grid_sample(x, (grid + norm).permute(0, 2, 3, 1), mode="bilinear", padding_mode="border",
-                             align_corners=True)
+        out = F.grid_sample(x.float(), (grid + norm).permute(0, 2, 3, 1), mode="bilinear", padding_mode="border",
+                            align_corners=True)
+        return out.to(x.dtype)
 
     class IFNet(nn.Module):
         """Two frames (NCHW float 0..1, BGR as RIFE was trained) and a timestep in, the
@@ -108,8 +111,8 @@ def _modules():
 
         def forward(self, img0, img1, timestep: float, scales=SCALES):
             n, _, h, w = img0.shape
-            ys = torch.linspace(-1.0, 1.0, h, device=img0.device, dtype=img0.dtype)
-            xs = torch.linspace(-1.0, 1.0, w, device=img0.device, dtype=img0.dtype)
+            ys = torch.linspace(-1.0, 1.0, h, device=img0.device, dtype=torch.float32)
+            xs = torch.linspace(-1.0, 1.0, w, device=img0.device, dtype=torch.float32)
             grid = torch.stack((xs.view(1, w).expand(h, w), ys.view(h, 1).expand(h, w))).unsqueeze(0)
             f0, f1 = self.encode(img0), self.encode(img1)
             t = img0.new_full((n, 1, h, w), float(timestep))
@@ -189,7 +192,7 @@ class Interpolator:
         peak = 65535.0 if hwc.dtype == np.uint16 else 255.0
         host = np.ascontiguousarray(hwc[..., ::-1], dtype=np.int32 if hwc.dtype == np.uint16 else np.uint8)
         x = torch.from_numpy(host).to(self.device, non_blocking=True)
-        x = (x.permute(2, 0, 1).unsqueeze(0).to(self.dtype) / peak)
+        x = (x.permute(2, 0, 1).unsqueeze(0).float() / peak).to(self.dtype)  # fp16 ends at 65504: divide first
         h, w = hwc.shape[:2]
         m = int(64 / flow_scale(w, h))
         pad = ((-w) % m, (-h) % m)
@@ -214,6 +217,14 @@ class Interpolator:
     def forget(self) -> None:
         """Drop the frames kept on the device (a new stretch of frames starts)."""
         self._held = []
+
+
+def device_label(device: str | None = None) -> str:
+    """Where and how :func:`load` runs the network (part of the step's key: fp16 frames differ from fp32 ones)."""
+    from vidpipe import gpu
+
+    cuda = device == "cuda" or (device is None and gpu.has_cuda())
+    return "torch/cuda fp16" if cuda else "torch/cpu"
 
 
 def load(spec: ModelSpec, device: str | None = None) -> Interpolator:

@@ -74,6 +74,11 @@ class ExportAlphaWork:
     def frames(self) -> int:
         return len(self.timestamps)
 
+    @property
+    def total(self) -> int:
+        """A progress bar's total: the frames delivered (the output clock's, when re-timed)."""
+        return len(self.timestamps)
+
 
 def _rgba(matte_files: Sequence[str | Path], color_files: Sequence[str | Path] | None,
           hdr: int = 0, peak: float = 1000.0) -> Iterator[np.ndarray]:

@@ -92,7 +92,10 @@ def plan(work: SegmentWork) -> Plan:
     inputs = [_name(i.get("frames"), info, work.segment)]
     for name, seg in (("before", work.previous), ("after", work.following)):
         inputs.append(_name(i[name], info, seg) if name in i else None)
-    key = digest("interpolate", code, inputs, work.around, asdict(cfg), model, ks.start, ks.stop, clock)
+    from vidpipe.models.rife import device_label
+
+    key = digest("interpolate", code, inputs, work.around, asdict(cfg), model, device_label(), ks.start, ks.stop,
+                 clock)
     return Plan(key, segment_path(info.sha256, "interpolate", work.segment.name, key), work.size, frames=len(ks),
                 deep=bool(cfg.hdr), pts=motion.grid_pts(clock, ks), clock=clock)
 
@@ -117,38 +120,47 @@ class _Frames:
             return read_frames(info.path, info.video_index, segment, fmt=self.fmt)
         return read_frames(path, fmt=self.fmt)
 
-    def before(self) -> list[tuple[int, np.ndarray]]:
+    def before(self) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+        """The previous input's last context frames: (thumbnails, the last :data:`_REACH` frames), by index."""
         if "before" not in self.work.inputs:
-            return []
-        n = len(self.work.around[0])
-        tail = collections.deque(self._read("before", self.work.previous), maxlen=n)
-        return list(zip(range(self.work.segment.first_frame - len(tail), self.work.segment.first_frame), tail))
+            return {}, {}
+        n, first = len(self.work.around[0]), self.work.segment.first_frame
+        thumbs, frames = collections.deque(maxlen=n), collections.deque(maxlen=_REACH)
+        for frame in self._read("before", self.work.previous):
+            thumbs.append(motion.thumbnail(frame))
+            frames.append(frame)
+        start = first - len(thumbs)
+        return dict(zip(range(start, first), thumbs)), dict(zip(range(first - len(frames), first), frames))
 
     def own(self) -> Iterator[tuple[int, np.ndarray]]:
         return zip(range(self.work.segment.first_frame, self.work.segment.end_frame),
                    self._read("frames", self.work.segment), strict=True)
 
-    def after(self) -> list[tuple[int, np.ndarray]]:
+    def after(self) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+        """The next input's first context frames: (thumbnails, the first :data:`_REACH` frames), by index."""
         if "after" not in self.work.inputs:
-            return []
-        n, out = len(self.work.around[1]), []
+            return {}, {}
+        n, first = len(self.work.around[1]), self.work.following.first_frame
+        thumbs, kept = {}, {}
         frames = self._read("after", self.work.following)
         try:
-            for i, frame in zip(range(self.work.following.first_frame, self.work.following.first_frame + n), frames):
-                out.append((i, frame))
+            for i, frame in zip(range(first, first + n), frames):
+                thumbs[i] = motion.thumbnail(frame)
+                if i < first + _REACH:
+                    kept[i] = frame
         finally:
             frames.close()
-        return out
+        return thumbs, kept
 
 
 def analyse(work: SegmentWork, frames: _Frames):
     """Pass 1: thumbnails of every frame the decisions need; returns (decisions, times,
     the neighbours' frames kept for pass 2)."""
     info, seg, cfg = work.info, work.segment, work.config
-    before, after = frames.before(), frames.after()
-    thumbs = {i: motion.thumbnail(f) for i, f in before}
+    (before, kept_before), (after, kept_after) = frames.before(), frames.after()
+    thumbs = dict(before)
     thumbs.update((i, motion.thumbnail(f)) for i, f in frames.own())
-    thumbs.update((i, motion.thumbnail(f)) for i, f in after)
+    thumbs.update(after)
     d = {i: motion.difference(thumbs[i], thumbs[i + 1]) for i in thumbs if i + 1 in thumbs}
     lo = max(0, seg.first_frame - _REACH)
     hi = min(info.frame_count - 1, seg.end_frame + motion.MAX_REPEATS)
@@ -157,8 +169,7 @@ def analyse(work: SegmentWork, frames: _Frames):
     pts = (*work.around[0][len(work.around[0]) - len(before):], *work.pts, *work.around[1][:len(after)])
     first = seg.first_frame - len(before)
     times = {first + j: (p - info.start_pts) * tb for j, p in enumerate(pts)}
-    kept_frames = dict(before[-_REACH:] + after[:_REACH])
-    return decisions, times, kept_frames
+    return decisions, times, {**kept_before, **kept_after}
 
 
 def interpolate(work: SegmentWork, plan: Plan, on_frame=None) -> Path:
@@ -170,7 +181,7 @@ def interpolate(work: SegmentWork, plan: Plan, on_frame=None) -> Path:
     frames = _Frames(work)
     decisions, times, neighbours = analyse(work, frames)
     rate = Fraction(clock.fps)
-    makes = motion.schedule(times, info.frame_count, decisions, [k / rate for k in ks])
+    makes = motion.schedule(times, info.frame_count, decisions, [k / rate for k in ks], Fraction(info.time_base) / 2)
     net = rife.load(registry.get(cfg.model, "interpolate"))
     net.forget()
 
@@ -254,10 +265,9 @@ class Interpolate(Step):
         return gpu.has_cuda()
 
     def describe(self, work: SegmentWork) -> str:
-        from vidpipe import gpu
+        from vidpipe.models.rife import device_label
 
-        where = "torch/cuda fp16" if gpu.has_cuda() else "torch/cpu"
-        return f"{work.config.model} on {where}, to {float(Fraction(work.config.fps)):g} fps"
+        return f"{work.config.model} on {device_label()}, to {float(Fraction(work.config.fps)):g} fps"
 
     def notes(self, plans: list[Plan]) -> str:
         found = [read_summary(p.out) for p in plans]

@@ -41,6 +41,11 @@ class JoinWork:
     def frames(self) -> int:
         return len(self.timestamps)
 
+    @property
+    def total(self) -> int:
+        """A progress bar's total: the frames delivered (the output clock's, when re-timed)."""
+        return len(self.timestamps)
+
 
 def join(
     segment_files: Sequence[str | Path | Stream],
