@@ -119,7 +119,7 @@ def why_named(source: Path, name: str, output_dir: str | Path) -> str:
         return ""
     folder = Path(output_dir)
     there = [n for n in _names(default) if (folder / n).exists()]
-    if there and not (folder / default).is_file() or there and not read_source(folder / default):
+    if there and not read_source(folder / default):  # no output of vidpipe's holds the name
         return f"named {name}: {there[0]} is already in {output_dir}, and vidpipe did not make it"
     return f"named {name}: another input also makes {default}"
 

@@ -27,6 +27,7 @@ from vidpipe import resources, steps, telemetry
 from vidpipe.errors import ConfigError
 from vidpipe.media import writer
 from vidpipe.media.colour import kept
+from vidpipe.media.motion import Clock
 from vidpipe.media.probe import MediaInfo
 from vidpipe.steps.base import Plan, SegmentWork, Step, Stream
 from vidpipe.steps.export_alpha import ExportAlphaWork, alpha_path
@@ -169,7 +170,7 @@ class Track:
     size: tuple[int, int]
     producer: int | None
     pts: tuple[int, ...]
-    clock: Any = None
+    clock: Clock | None = None
 
 
 def _joined(state: list[dict[str, Track]], role: str) -> tuple[int, ...]:

@@ -307,8 +307,19 @@ def source_id(path: str | Path) -> str:
 
 
 def _comment(path: str | Path) -> str | None:
+    """A file's ``comment`` tag, read once per file version (a folder sweep, output naming and the
+    up-to-date check all ask)."""
     try:
-        with av.open(str(path)) as c:  # Matroska/WebM upper-cases tag names: look up either
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _comment_of(str(Path(path).resolve()), (st.st_ino, st.st_size, st.st_mtime_ns))
+
+
+@lru_cache(maxsize=1024)
+def _comment_of(path: str, _identity: tuple) -> str | None:
+    try:
+        with av.open(path) as c:  # Matroska/WebM upper-cases tag names: look up either
             return next((v for k, v in c.metadata.items() if k.lower() == "comment"), None)
     except (av.FFmpegError, OSError):
         return None

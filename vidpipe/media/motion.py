@@ -104,9 +104,12 @@ class Clock:
     start: int
     frames: int
 
+    def time(self, pts: int) -> Fraction:
+        """A timestamp's exact time from the first frame, in seconds."""
+        return (pts - self.start) * Fraction(self.time_base)
+
     def seconds(self, pts: int) -> float:
-        """A timestamp's time from the first frame."""
-        return float((pts - self.start) * Fraction(self.time_base))
+        return float(self.time(pts))
 
 
 def source_clock(time_base: str, fps: float, start: int, frames: int) -> Clock:

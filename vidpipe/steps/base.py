@@ -81,6 +81,12 @@ class Plan:
 TAG_PREFIX = "vidpipe:"
 
 
+def input_name(info: MediaInfo, segment: Segment, path: str | None) -> str:
+    """What names a segment's frames input in a cache key: the file's name (it carries the
+    key of the unit that made it), or for the source's own frames its content and range."""
+    return Path(path).name if path else f"{info.sha256}:{segment.first_frame}+{segment.n_frames}"
+
+
 @dataclass(frozen=True)
 class SegmentWork:
     """One segment for a per-segment step.

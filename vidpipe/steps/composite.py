@@ -23,7 +23,7 @@ from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import frame_size, read_frames
 from vidpipe.media.segments import Segment
-from vidpipe.steps.base import Needs, Plan, SegmentWork, Step
+from vidpipe.steps.base import Needs, Plan, SegmentWork, Step, input_name
 from vidpipe.version import code_version
 
 
@@ -41,8 +41,7 @@ def plan(
     background's content. No file: the frames are made inside join."""
     code = code_version(__name__, "vidpipe.media.background", "vidpipe.media.frames")
     identity = cfg.identity or bg.check(cfg.background)
-    frames = Path(upstream).name if upstream else f"{info.sha256}:{segment.first_frame}+{segment.n_frames}"
-    key = digest("composite", code, frames, Path(matte_file).name, identity, cfg.hdr)
+    key = digest("composite", code, input_name(info, segment, upstream), Path(matte_file).name, identity, cfg.hdr)
     return Plan(key, None, size, frames=segment.n_frames)
 
 

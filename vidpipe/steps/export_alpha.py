@@ -116,8 +116,8 @@ def export_alpha(
     return deliver(frames, info, timestamps, out, FORMATS[fmt][0], tag=tag, on_frame=on_frame, clock=clock)
 
 
-def _png_sequence(frames: Iterator[np.ndarray], info: MediaInfo, out: Path, tag: str, on_frame=None,
-                  expected: int = 0) -> Delivery:
+def _png_sequence(frames: Iterator[np.ndarray], info: MediaInfo, out: Path, tag: str, on_frame,
+                  expected: int) -> Delivery:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -129,8 +129,8 @@ def _png_sequence(frames: Iterator[np.ndarray], info: MediaInfo, out: Path, tag:
                 raise OutputError(f"{tmp}: could not write frame {n}")
             if on_frame:
                 on_frame(n)
-        if n != (expected or info.frame_count):
-            raise OutputError(f"{out}: wrote {n} PNG frames, expected {expected or info.frame_count}")
+        if n != expected:
+            raise OutputError(f"{out}: wrote {n} PNG frames, expected {expected}")
         if tag:
             (tmp / PNG_TAG).write_text(tag)
         shutil.rmtree(out, ignore_errors=True)

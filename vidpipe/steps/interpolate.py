@@ -35,7 +35,7 @@ from vidpipe.media.reader import read_frames
 from vidpipe.media.writer import segment_path
 from vidpipe.models import registry, store
 from vidpipe.models.registry import DEFAULT_INTERPOLATE_MODEL
-from vidpipe.steps.base import Needs, Plan, SegmentWork, Step
+from vidpipe.steps.base import Needs, Plan, SegmentWork, Step, input_name
 from vidpipe.version import code_version
 
 #: frames of each neighbour an output frame of this segment can be made from (a run of repeats reaches this far)
@@ -54,7 +54,7 @@ class InterpolateConfig:
 def output_rate(spec, info: MediaInfo) -> Fraction | None:
     """The rate ``spec`` asks of ``info``, or None when its frames keep their timing
     (no ``--fps``, or a constant-rate source already at that rate)."""
-    rate = motion.target_rate(motion.parse_fps(spec.fps), info.fps)
+    rate = motion.target_rate(spec.fps, info.fps)  # JobSpec normalised it
     if rate is None or (not info.vfr and rate == Fraction(info.fps).limit_denominator(1001)):
         return None
     return rate
@@ -74,10 +74,6 @@ def output_clock(work: SegmentWork) -> tuple[motion.Clock, range]:
     return clock, ks
 
 
-def _name(path: str | None, info: MediaInfo, segment) -> str:
-    return Path(path).name if path else f"{info.sha256}:{segment.first_frame}+{segment.n_frames}"
-
-
 def plan(work: SegmentWork) -> Plan:
     """The key covers this segment's input and its neighbours' (file names carry their
     keys), the settings, the model file and the output frames."""
@@ -89,9 +85,9 @@ def plan(work: SegmentWork) -> Plan:
                               f"{motion.CONTEXT} of each neighbour: use a longer --segment-seconds")
     model = file_sha256(store.locate(registry.get(cfg.model, "interpolate")))
     code = code_version(__name__, "vidpipe.media.motion", "vidpipe.models.rife")
-    inputs = [_name(i.get("frames"), info, work.segment)]
+    inputs = [input_name(info, work.segment, i.get("frames"))]
     for name, seg in (("before", work.previous), ("after", work.following)):
-        inputs.append(_name(i[name], info, seg) if name in i else None)
+        inputs.append(input_name(info, seg, i[name]) if name in i else None)
     from vidpipe.models.rife import device_label
 
     key = digest("interpolate", code, inputs, work.around, asdict(cfg), model, device_label(), ks.start, ks.stop,
@@ -166,9 +162,8 @@ def analyse(work: SegmentWork, frames: _Frames):
     hi = min(info.frame_count - 1, seg.end_frame + motion.MAX_REPEATS)
     decisions = motion.decide(d, info.frame_count, cfg.cut, lo, hi, motion.REPEAT if cfg.dedup else -1.0)
     tb = Fraction(info.time_base)
-    pts = (*work.around[0][len(work.around[0]) - len(before):], *work.pts, *work.around[1][:len(after)])
-    first = seg.first_frame - len(before)
-    times = {first + j: (p - info.start_pts) * tb for j, p in enumerate(pts)}
+    pts = (*work.around[0], *work.pts, *work.around[1])  # the frames read, in order, from the previous one's tail
+    times = {seg.first_frame - len(work.around[0]) + j: (p - info.start_pts) * tb for j, p in enumerate(pts)}
     return decisions, times, {**kept_before, **kept_after}
 
 
@@ -177,11 +172,10 @@ def interpolate(work: SegmentWork, plan: Plan, on_frame=None) -> Path:
     from vidpipe.models import rife
 
     info, cfg = work.info, work.config
-    clock, ks = output_clock(work)
     frames = _Frames(work)
     decisions, times, neighbours = analyse(work, frames)
-    rate = Fraction(clock.fps)
-    makes = motion.schedule(times, info.frame_count, decisions, [k / rate for k in ks], Fraction(info.time_base) / 2)
+    outputs = [plan.clock.time(p) for p in plan.pts]  # the plan's grid, as times from the first frame
+    makes = motion.schedule(times, info.frame_count, decisions, outputs, Fraction(info.time_base) / 2)
     net = rife.load(registry.get(cfg.model, "interpolate"))
     net.forget()
 
@@ -202,7 +196,8 @@ def interpolate(work: SegmentWork, plan: Plan, on_frame=None) -> Path:
         return a if b is None else net(a, b, t)
 
     summary = _summary(decisions, makes, times, work)
-    return write_segment(jobs(), make, plan.out, work.size, float(rate), len(ks), deep=bool(cfg.hdr),
+    return write_segment(jobs(), make, plan.out, work.size, float(Fraction(plan.clock.fps)), len(plan.pts),
+                         deep=bool(cfg.hdr),
                          on_frame=on_frame, before_rename=lambda: _save(motion_path(plan.out), summary))
 
 

@@ -26,7 +26,7 @@ from vidpipe.media.segments import Segment
 from vidpipe.media.writer import segment_path
 from vidpipe.models import registry, rvm_onnx, store
 from vidpipe.steps import interpolate
-from vidpipe.steps.base import Needs, Plan, SegmentWork, Step
+from vidpipe.steps.base import Needs, Plan, SegmentWork, Step, input_name
 from vidpipe.version import code_version
 
 
@@ -61,11 +61,6 @@ def load_state(path: Path) -> rvm_onnx.State | None:
         return None
 
 
-def _source_name(info: MediaInfo, segment: Segment | None) -> str | None:
-    """What identifies the source's own frames of ``segment`` in a key."""
-    return f"{info.sha256}:{segment.first_frame}+{segment.n_frames}" if segment is not None else None
-
-
 def plan(
     info: MediaInfo, segment: Segment, upstream: str | None, cfg: MatteConfig, prev: str | None = None,
     prev_upstream: str | None = None, size: tuple[int, int] | None = None, previous: Segment | None = None,
@@ -80,7 +75,8 @@ def plan(
     else:
         model = file_sha256(store.locate(registry.get(cfg.model, "matte")))
         if cfg.before_upscale:
-            frames, before, size = _source_name(info, segment), _source_name(info, previous), source
+            frames, size = input_name(info, segment, None), source
+            before = input_name(info, previous, None) if previous is not None else None
         else:
             frames, before = Path(upstream).name, Path(prev_upstream).name if prev_upstream else None
         chain = Path(prev).name if (prev and cfg.handover) else before

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from vidpipe.hashing import digest
+from vidpipe.media.motion import CONTEXT
 from vidpipe.media.probe import MediaInfo, scan_timestamps
 from vidpipe.media.segments import Segment, split
 from vidpipe.steps.base import Needs, Plan, Step
+from vidpipe.steps.interpolate import output_rate
 from vidpipe.version import code_version
 
 
@@ -52,9 +54,6 @@ class Split(Step):
     def configure(self, spec, info=None) -> float:
         """The segment length: the job's, made long enough (two :data:`~vidpipe.media.motion.CONTEXT`
         of frames) for interpolate's neighbours, when it runs."""
-        from vidpipe.media.motion import CONTEXT
-        from vidpipe.steps.interpolate import output_rate
-
         if info is None or output_rate(spec, info) is None:
             return spec.segment_seconds
         return max(spec.segment_seconds, 2 * CONTEXT / info.fps)
