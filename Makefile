@@ -10,14 +10,21 @@ STAMP  := $(VENV)/.installed-$(ORT)
 CHROMIUM := /usr/bin/chromium
 PORT   ?= 4200
 
-.PHONY: run test install clean bench gpu-check server deploy worker browser postgres vulkan
+.PHONY: run test test-fast format install clean bench gpu-check server deploy worker browser postgres vulkan
 
 run: $(STAMP)  ## enhance every video in downloads/ into final_output/
 	$(VENV)/bin/vidpipe run
 
-test: $(STAMP) browser postgres vulkan  ## the layering contracts and the test suite (CI runs this)
-	$(VENV)/bin/lint-imports
+# the suite includes the layering contracts (lint-imports) and ruff (lint and format), in tests/test_layout.py
+test: $(STAMP) browser postgres vulkan  ## every test (CI runs this)
 	$(PY) -m pytest
+
+test-fast: $(STAMP)  ## the fast tier: everything but the tests marked slow (servers, subprocess runs, long clips)
+	$(PY) -m pytest -m "not slow"
+
+format: $(STAMP)  ## fix what ruff can: lint fixes and the format
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 # the bench, like the tests, looks in ../shared/weights (when there is one) before the user's model folders
 SHARED_WEIGHTS := $(wildcard $(abspath ../shared/weights))

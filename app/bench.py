@@ -16,16 +16,15 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-from app import bench_plumbing
+from app import bench_plumbing, units
 from app.rounds import measure, per_round, spread, timed
 from vidpipe.media.encode import EncodeConfig
-from vidpipe.steps.join import join
 from vidpipe.media.probe import probe, scan_timestamps
 from vidpipe.media.reader import read_frames
 from vidpipe.media.segments import split
 from vidpipe.media.synth import make_clip
 from vidpipe.media.writer import codec
-from vidpipe.steps.upscale import FrameUpscaler, UpscaleConfig, describe, output_size, upscale
+from vidpipe.steps.upscale import FrameUpscaler, UpscaleConfig, describe, output_size
 
 
 def _rss_mb() -> float:
@@ -112,16 +111,16 @@ def _run(work: Path, clip: Path | None, quick: bool, backend: str, seeds: bool, 
     seg_files = [work / "up" / f"{s.name}.nut" for s in segments]
     phases = {
         "upscale_model": lambda: timed(lambda: [model_only(f) for f in frames]),
-        "upscale": lambda: timed(lambda: [upscale(info, s, cfg, p) for s, p in zip(segments, seg_files)]),
+        "upscale": lambda: timed(lambda: [units.upscale(info, s, cfg, p) for s, p in zip(segments, seg_files)]),
     }
     if matting:
         phases.update(_matting_phases(work, info, segments, seg_files))
     out = work / "vidpipe.mp4"
-    phases["join"] = lambda: timed(lambda: join(seg_files, info, timestamps, out, enc))
+    phases["join"] = lambda: timed(lambda: units.join(seg_files, info, timestamps, out, enc))
 
     def pipeline():  # the whole pipeline, as the seeds do it: upscale + encode with audio
-        files = [upscale(info, s, cfg, work / "pipe" / f"{s.name}.nut") for s in segments]
-        join(files, info, timestamps, work / "pipeline.mp4", enc)
+        files = [units.upscale(info, s, cfg, work / "pipe" / f"{s.name}.nut") for s in segments]
+        units.join(files, info, timestamps, work / "pipeline.mp4", enc)
 
     phases["pipeline"] = lambda: timed(pipeline)
     baselines: dict = {}
@@ -140,7 +139,7 @@ def _run(work: Path, clip: Path | None, quick: bool, backend: str, seeds: bool, 
         result["baselines"] = {name: {**_stage(measured, name, n), **baselines[name]} if name in measured[0]
                                else baselines[name] for name in ("seed1", "seed2")}
         for name in ("seed1", "seed2"):
-            ratios = per_round(measured, lambda r: r[name] / r["pipeline"])
+            ratios = per_round(measured, lambda r, name=name: r[name] / r["pipeline"])
             if ratios:
                 result["pipeline"][f"speedup_vs_{name}"] = spread(ratios)["median"]
                 result["pipeline"][f"speedup_vs_{name}_range"] = spread(ratios)
@@ -157,12 +156,11 @@ def _model_only(up: FrameUpscaler, size: tuple[int, int]):
 
 def _matting_phases(work, info, segments, seg_files) -> dict:
     from vidpipe.models import rvm_onnx
-    from vidpipe.steps.composite import CompositeConfig, composite_frames
-    from vidpipe.steps.matte import MatteConfig, matte
+    from vidpipe.steps.composite import CompositeConfig
+    from vidpipe.steps.matte import MatteConfig
 
     net = rvm_onnx.load()
     mattes = [work / "matte" / f"{s.name}.nut" for s in segments]
-    times = [i / info.fps for i in range(info.frame_count)]
     state = {"big": None}
 
     def model_only():
@@ -180,11 +178,11 @@ def _matting_phases(work, info, segments, seg_files) -> dict:
     def stage():
         prev = None
         for s, p, m in zip(segments, seg_files, mattes):
-            prev = str(matte(info, s, p, MatteConfig(), m, prev))
+            prev = units.matte(info, s, str(p), MatteConfig(), m, prev=prev)
 
     def streamed():  # what join pulls through composite: the matte decoded and blended
         for s, p, m in zip(segments, seg_files, mattes):
-            for _ in composite_frames(info, s, p, m, CompositeConfig("#202020"), times[s.first_frame:s.end_frame]):
+            for _ in units.composite(info, s, str(p), str(m), CompositeConfig("#202020")):
                 pass
 
     return {"matte_model": model_only, "matte": lambda: timed(stage), "composite": lambda: timed(streamed)}
@@ -231,8 +229,8 @@ def _length_run(clip: str) -> None:
     info = probe(clip)
     ts = scan_timestamps(clip, info.video_index)
     cfg = UpscaleConfig(target="none", scale=2)
-    files = [upscale(info, s, cfg, work / f"{s.name}.nut") for s in split(ts, info.fps, 4.0)]
-    join(files, info, ts, work / "out.mp4", EncodeConfig(preset="veryfast"))
+    files = [units.upscale(info, s, cfg, work / f"{s.name}.nut") for s in split(ts, info.fps, 4.0)]
+    units.join(files, info, ts, work / "out.mp4", EncodeConfig(preset="veryfast"))
     print(json.dumps({"frames": info.frame_count, "peak_rss_mb": round(_rss_mb(), 1)}))
     shutil.rmtree(work, ignore_errors=True)
 

@@ -96,7 +96,7 @@ def _run(work: Path, device: str, source: tuple[int, int], n: int, rounds: int) 
         "rounds": measured, "fps": {},
     }
     for name in measured[0]:
-        result["fps"][name] = spread(per_round(measured, lambda r: n / r[name]), 2)
+        result["fps"][name] = spread(per_round(measured, lambda r, name=name: n / r[name]), 2)
     ratio = per_round(measured, lambda r: r[f"upscale_model:{models[0]}"] / r["end_to_end"])
     result["end_to_end_vs_model"] = spread(ratio, 3)
     result["end_to_end_target"] = 0.7
@@ -112,7 +112,8 @@ def _run(work: Path, device: str, source: tuple[int, int], n: int, rounds: int) 
 
 
 def _upscale_phases(name, info, segments, sources, size, work, sync):
-    from vidpipe.steps.upscale import FrameUpscaler, UpscaleConfig, upscale
+    from app import units
+    from vidpipe.steps.upscale import FrameUpscaler, UpscaleConfig
 
     cfg = UpscaleConfig(model=name, target="1080p", backend="torch")
     up = FrameUpscaler(cfg, (info.width, info.height), size)
@@ -126,20 +127,20 @@ def _upscale_phases(name, info, segments, sources, size, work, sync):
         return timed(go)
 
     def stage():
-        return timed(lambda: [upscale(info, s, cfg, work / name / f"{s.name}.nut") for s in segments])
+        return timed(lambda: [units.upscale(info, s, cfg, work / name / f"{s.name}.nut") for s in segments])
 
     return {f"upscale_model:{name}": model_only, f"upscale:{name}": stage}
 
 
 def _matte_phases(info, segments, ups, work, size) -> dict:
+    from app import units
     from vidpipe.media.reader import read_frames
     from vidpipe.models import rvm_onnx
-    from vidpipe.steps.composite import CompositeConfig, composite_frames
-    from vidpipe.steps.matte import MatteConfig, matte
+    from vidpipe.steps.composite import CompositeConfig
+    from vidpipe.steps.matte import MatteConfig
 
     net = rvm_onnx.load()
     mattes = [work / "matte" / f"{s.name}.nut" for s in segments]
-    times = [i / info.fps for i in range(info.frame_count)]
     cache: list = []
 
     def model_only():
@@ -157,13 +158,13 @@ def _matte_phases(info, segments, ups, work, size) -> dict:
         def go():
             prev = None
             for s, p, m in zip(segments, ups, mattes):
-                prev = str(matte(info, s, p, MatteConfig(), m, prev))
+                prev = units.matte(info, s, str(p), MatteConfig(), m, prev=prev)
         return timed(go)
 
     def composite():
         def go():
             for s, p, m in zip(segments, ups, mattes):
-                for _ in composite_frames(info, s, p, m, CompositeConfig("#00b140"), times[s.first_frame:s.end_frame]):
+                for _ in units.composite(info, s, str(p), str(m), CompositeConfig("#00b140")):
                     pass
         return timed(go)
 
@@ -192,13 +193,14 @@ def _device_blend(device, size, n, sync):
 
 def _end_to_end(work, info, ts, segments, model, device, codec, sync) -> float:
     """upscale -> matte -> join (composite streamed in, ``--codec auto``), every segment."""
+    from app import units
     from vidpipe.media.encode import EncodeConfig
-    from vidpipe.steps.base import Plan, SegmentWork, Stream
+    from vidpipe.steps.base import Inputs, Plan, SegmentWork, Stream
     from vidpipe.steps.composite import STEP as composite_step
     from vidpipe.steps.composite import CompositeConfig
-    from vidpipe.steps.join import join
-    from vidpipe.steps.matte import MatteConfig, matte
-    from vidpipe.steps.upscale import UpscaleConfig, output_size, upscale
+    from vidpipe.steps.join import JoinWork, join
+    from vidpipe.steps.matte import MatteConfig
+    from vidpipe.steps.upscale import UpscaleConfig, output_size
 
     cfg = UpscaleConfig(model=model, target="1080p", backend="torch")
     size = output_size(info.width, info.height, "1080p")
@@ -206,13 +208,13 @@ def _end_to_end(work, info, ts, segments, model, device, codec, sync) -> float:
     t = time.perf_counter()
     streams, prev = [], None
     for s in segments:
-        up = upscale(info, s, cfg, folder / f"up-{s.name}.nut")
-        prev = str(matte(info, s, up, MatteConfig(), folder / f"matte-{s.name}.nut", prev))
+        up = units.upscale(info, s, cfg, folder / f"up-{s.name}.nut")
+        prev = units.matte(info, s, up, MatteConfig(), folder / f"matte-{s.name}.nut", prev=prev)
         pts = tuple(ts[s.first_frame:s.end_frame])
-        seg_work = SegmentWork(info, s, CompositeConfig("#00b140", "#00b140"), {"frames": str(up), "matte": prev},
-                               size, pts)
+        seg_work = SegmentWork(info, s, CompositeConfig("#00b140", "#00b140"), Inputs(up, prev), size, pts)
         streams.append(Stream(composite_step, seg_work, Plan("e2e", None, size)))
-    join(streams, info, ts, folder / "final.mp4", EncodeConfig(codec=codec))
+    out = folder / "final.mp4"
+    join(JoinWork(info, tuple(streams), tuple(ts), str(out), EncodeConfig(codec=codec)), out)
     sync()
     seconds = time.perf_counter() - t
     shutil.rmtree(folder, ignore_errors=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 
+from app import units
 from app.rounds import measure, per_round, spread, timed
 from vidpipe.media.encode import EncodeConfig, deliver
 from vidpipe.media.pipeline import write_segment
@@ -24,7 +25,6 @@ from vidpipe.media.probe import probe, scan_timestamps
 from vidpipe.media.reader import read_frames
 from vidpipe.media.segments import split
 from vidpipe.media.synth import make_clip
-from vidpipe.steps.join import join
 
 SOURCE = (540, 960)
 OUTPUT = (1080, 1920)
@@ -33,8 +33,8 @@ TARGET_MS = 20.0
 
 def run(work: Path, quick: bool, rounds: int) -> dict:
     from vidpipe.models import rvm_onnx
-    from vidpipe.steps.composite import CompositeConfig, composite_frames
-    from vidpipe.steps.matte import MatteConfig, matte
+    from vidpipe.steps.composite import CompositeConfig
+    from vidpipe.steps.matte import MatteConfig
 
     work.mkdir(parents=True, exist_ok=True)
     n = 8 if quick else 24
@@ -42,7 +42,6 @@ def run(work: Path, quick: bool, rounds: int) -> dict:
     info = probe(clip)
     ts = scan_timestamps(clip, info.video_index)
     segment = split(ts, info.fps, 3600.0)[0]
-    times = [i / info.fps for i in range(n)]
     up_file, matte_file = work / "up.nut", work / "matte.nut"
 
     def null(frame):  # stands in for the network: the output size, at almost no cost
@@ -70,12 +69,12 @@ def run(work: Path, quick: bool, rounds: int) -> dict:
         "upscale": lambda: timed(lambda: write_segment(read_frames(clip, info.video_index, segment), null, up_file,
                                                        OUTPUT, info.fps, n)),
         "matte_model": lambda: timed(rvm_alone),
-        "matte": lambda: timed(lambda: matte(info, segment, up_file, MatteConfig(), matte_file)),
+        "matte": lambda: timed(lambda: units.matte(info, segment, str(up_file), MatteConfig(), matte_file)),
         "read_frames": lambda: timed(lambda: drain(read_frames(up_file))),
-        "composite": lambda: timed(lambda: drain(composite_frames(info, segment, up_file, matte_file,
-                                                                  CompositeConfig("#00b140"), times, OUTPUT))),
+        "composite": lambda: timed(lambda: drain(units.composite(info, segment, str(up_file), str(matte_file),
+                                                                 CompositeConfig("#00b140")))),
         "encode": lambda: timed(lambda: deliver(iter(big), info, ts, work / "memory.mp4", enc)),
-        "join": lambda: timed(lambda: join([up_file], info, ts, work / "joined.mp4", enc)),
+        "join": lambda: timed(lambda: units.join([up_file], info, ts, work / "joined.mp4", enc)),
     }
     measured = measure(phases, rounds, "bench plumbing")
     ms = 1000.0 / n

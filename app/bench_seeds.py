@@ -28,8 +28,8 @@ import av
 import cv2
 import numpy as np
 
-from vidpipe.media.frames import chw_float_to_hwc_u8
 from vidpipe.media.encode import EncodeConfig
+from vidpipe.media.frames import chw_float_to_hwc_u8
 
 
 def encode_images(images: list[Path], fps: float, audio_src: str, out: Path, enc: EncodeConfig) -> None:

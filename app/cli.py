@@ -8,19 +8,21 @@ import os
 import sys
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Optional
 
 import typer
-from typer.exceptions import TyperException
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
+from typer.exceptions import TyperException
 
-from app.options import flag, with_job_options
+from app.options import Grouped, with_job_options
 from vidpipe import interrupt, progress
 from vidpipe.errors import VidpipeError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Enhance AI dance videos: upscale, and more.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,  # plain help: whole names at 80
+                  help="Enhance AI dance videos: upscale, and more.")
 err = Console(stderr=True, soft_wrap=True)
 state = {"debug": False}
 
@@ -62,7 +64,7 @@ class Bars:
             self.progress.advance(self._ids[key], n)
 
 
-@app.command()
+@app.command(cls=Grouped)
 @with_job_options
 def run(
     inputs: list[Path] = typer.Argument(None, help="Video files or folders (default: downloads/)."),
@@ -74,27 +76,27 @@ def run(
     """Enhance every video in INPUTS (default downloads/) into --out."""
     from pydantic import ValidationError
 
-    from vidpipe.config import JobSpec
+    from vidpipe.config import JobSpec, explain
 
-    if spec_fields.get("scale") is not None and _given("--target") not in (None, "none"):
-        fail(f"give --target {_given('--target')} (the short side of the output) or --scale (a factor), not both")
     for note in renamed or []:
         err.print(f"note: {note} (the old name works until vidpipe 0.3)", highlight=False)
     try:
         spec = JobSpec(**spec_fields)
     except ValidationError as e:
-        fail("; ".join(f"{flag(str(x['loc'][0])) if x['loc'] else 'settings'}: {x['msg']}" for x in e.errors()))
-    if spec.background != "none":
-        from vidpipe.media.background import check
+        fail(explain(e))
+    from vidpipe import jobs
 
-        try:
-            check(spec.background)  # before any model loads or Prefect starts
-        except VidpipeError as e:
-            fail(str(e))
     paths = [str(p) for p in inputs] if inputs else ["downloads"]
-    if not inputs and sample:
-        _ensure_sample(Path("downloads"))
-    if _all_up_to_date(paths, out, spec):
+    try:
+        jobs.check(spec)  # a bad background before anything is written
+        if not inputs and sample:
+            _ensure_sample(Path("downloads"))
+        batch = jobs.prepare(spec, paths, out)  # names and plans, before Prefect starts
+    except VidpipeError as e:
+        fail(str(e))
+    if batch.all_current and not spec.upload:  # a no-op rerun needs no Prefect (uploads: the flow checks the bucket)
+        print_results([SimpleNamespace(status="skipped", input=str(v.source), output=str(v.output), message="")
+                       for v in batch.videos])
         return
     from app import logs
     from flows.enhance_folder import enhance_folder
@@ -108,17 +110,18 @@ def run(
     progress.set_reporter(bars)
     try:
         with bars.progress:
-            report = _in_a_thread(lambda: enhance_folder(output_dir=str(out), settings=spec, files=paths))
-    except Exception as e:  # noqa: BLE001 - the flow itself broke; say so in one line
+            with jobs.using(batch):
+                report = _in_a_thread(lambda: enhance_folder(output_dir=str(out), settings=spec, files=paths))
+    except Exception as e:
         if state["debug"] and not interrupt.requested():
             raise
         if interrupt.requested():
-            _interrupted(paths, out, spec)
+            _interrupted(batch)
         fail(f"{e} (details in {log_path})")
     finally:
         progress.set_reporter(None)
     if interrupt.requested():  # vidpipe's handlers stay until exit: a second Ctrl-C still quits at once
-        _interrupted([r.input for r in report.results if r.status != "skipped"], out, spec)
+        _interrupted(batch)
     stopping()
     print_results(report.results)
     print_disk_use(report.results)
@@ -165,53 +168,18 @@ def _stop_on_signals():
     return lambda: [signal.signal(sig, h) for sig, h in old.items()]
 
 
-def _interrupted(paths: list[str], out: Path, spec) -> None:
-    """The one line after a stop: what is kept of the videos the run had reached, how to
-    go on; exit 130 (SIGINT) or 143."""
-    from vidpipe.jobs import default_name, find_videos, segments_kept
+def _interrupted(batch) -> None:
+    """The one line after a stop: what is kept of the run's videos, how to go on; exit
+    130 (SIGINT) or 143."""
+    from vidpipe.jobs import segments_kept
 
     code = 128 + interrupt.requested()
-    kept = total = 0
     try:
-        for v in (v for v in find_videos(paths) if v.is_file()):
-            k, t = segments_kept(v, out / default_name(v), spec)  # the segments do not depend on the output name
-            kept, total = kept + k, total + t
+        kept, total = segments_kept(batch)
     except Exception:  # noqa: BLE001 - the count is a courtesy; the exit must happen
-        pass
+        kept = total = 0
     err.print(f"interrupted; {kept}/{total} segments kept, run the same command to resume", highlight=False)
     raise typer.Exit(code)
-
-
-def _given(flag: str) -> str | None:
-    """The value ``flag`` was given on the command line, or None."""
-    args = sys.argv[1:]
-    for i, a in enumerate(args):
-        if a == flag and i + 1 < len(args):
-            return args[i + 1]
-        if a.startswith(flag + "="):
-            return a.split("=", 1)[1]
-    return None
-
-
-def _all_up_to_date(paths: list[str], out: Path, spec) -> bool:
-    """When every video already has its finished output (the same check as the folder
-    sweep's, on the join's own key), say so and stop: no Prefect start-up for a no-op
-    rerun. Uploads are left to the flow (it checks the bucket)."""
-    from types import SimpleNamespace
-
-    from vidpipe.jobs import find_videos, is_current, not_a_file, output_names
-
-    if spec.upload:
-        return False
-    videos = find_videos(paths)
-    if not videos or any(not_a_file(v) for v in videos):
-        return False
-    names = output_names(videos, out)
-    if not all(is_current(v, out / names[v], spec) for v in videos):
-        return False
-    print_results([SimpleNamespace(status="skipped", input=str(v), output=str(out / names[v]), message="")
-                   for v in videos])
-    return True
 
 
 def shown(text: object) -> str:
@@ -299,21 +267,30 @@ def probe_cmd(file: Path, as_json: bool = typer.Option(False, "--json", help="Pr
         print("  audio      none")
 
 
-@app.command("upscale-image")
+@app.command("upscale-image", cls=Grouped)
+@with_job_options(step="upscale")
 def upscale_image_cmd(
     src: Path = typer.Argument(..., help="Input image."),
     dst: Path = typer.Argument(..., help="Output image (.png, .jpg, ...)."),
-    model: str = typer.Option("realesr-animevideov3", help="Real-ESRGAN model name or .pth path."),
-    scale: float = typer.Option(4.0, help="Output scale factor."),
-    tile: int = typer.Option(0, help="Tile size in input pixels; 0 = automatic."),
-    backend: str = typer.Option("auto", help="auto, torch or ncnn."),
+    model: Optional[str] = typer.Option(None, "--model", hidden=True),
+    spec_fields: dict | None = None,
+    renamed: list | None = None,
 ) -> None:
-    """Upscale one image with the same code path as video."""
-    from vidpipe.steps.upscale import UpscaleConfig, describe, upscale_image
+    """Upscale one image with the same code path as video, and the upscale options of run."""
+    from pydantic import ValidationError
 
-    if backend not in ("auto", "torch", "ncnn"):
-        fail(f"--backend must be auto, torch or ncnn, got {backend!r}")
-    cfg = UpscaleConfig(model=model, target="none", scale=scale, tile=tile, backend=backend)  # type: ignore[arg-type]
+    from vidpipe.config import JobSpec, explain
+    from vidpipe.steps.upscale import config_of, describe, upscale_image
+
+    if model is not None:
+        spec_fields["upscale_model"] = model
+        renamed = [*(renamed or []), "--model is now --upscale-model"]
+    for note in renamed or []:
+        err.print(f"note: {note} (the old name works until vidpipe 0.3)", highlight=False)
+    try:
+        cfg = config_of(JobSpec(**spec_fields))
+    except ValidationError as e:
+        fail(explain(e))
     w, h = upscale_image(src, dst, cfg)
     err.print(f"wrote {dst} ({w}x{h}) with {describe(cfg)}")
 

@@ -133,8 +133,8 @@ def register(app: typer.Typer, err, fail) -> None:
         once: bool = typer.Option(False, help="Start what is ready now and exit (for cron and tests)."),
     ) -> None:
         """Start a run for each new video in FOLDER once it has finished writing."""
-        from deployments import admin
         from app.watch import Settler
+        from deployments import admin
 
         if not folder.is_dir():
             fail(f"{folder}: no such folder")

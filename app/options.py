@@ -15,14 +15,10 @@ import typer
 from annotated_types import Ge, Le
 from pydantic.fields import FieldInfo
 
-from vidpipe.config import RENAMED, JobSpec
+from vidpipe.config import RENAMED, JobSpec, flag
 
 #: option name -> old flag spelling, where the 0.1 flag was not the field name
 _OLD_FLAGS = {"face_restore": "--face-restore"}
-
-
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 def _bounds(info: FieldInfo) -> dict[str, Any]:
@@ -50,21 +46,32 @@ def _help(info: FieldInfo) -> str:
     return text[:1].upper() + text[1:] + ("." if text and not text.endswith(".") else "")
 
 
-def job_parameters() -> list[inspect.Parameter]:
-    """One keyword parameter per JobSpec field, then one hidden one per old name."""
+def _fields(step: str | None) -> list[str]:
+    return [n for n in JobSpec.model_fields if step is None or JobSpec.step_of(n) == step]
+
+
+def job_parameters(step: str | None = None) -> list[inspect.Parameter]:
+    """One keyword parameter per JobSpec field (of ``step``, when given), then one hidden
+    one per old name."""
     params = []
     hints = typing.get_type_hints(JobSpec)
-    for name, info in JobSpec.model_fields.items():
+    for name in _fields(step):
+        info = JobSpec.model_fields[name]
         kind = _kind(name, hints[name])
         decls = [f"{flag(name)}/--no-{name.replace('_', '-')}"] if kind is bool else [flag(name)]
-        default = info.default if not isinstance(kind, enum.EnumMeta) else kind(info.default)
+        default = kind(info.default) if isinstance(kind, enum.EnumMeta) and info.default is not None else info.default
+        extra = _bounds(info) if kind in (int, float) else {}
+        text = _help(info)
+        if isinstance(kind, enum.EnumMeta) and len("|".join(kind.__members__)) > 40:  # too wide for 80 columns
+            extra["metavar"] = f"<{name.rsplit('_', 1)[-1]}>"
+            text += f" One of: {', '.join(kind.__members__)}."
         option = typer.Option(
-            default, *decls, help=_help(info), rich_help_panel=f"Step: {JobSpec.step_of(name)}",
-            show_default=info.default is not None, **(_bounds(info) if kind in (int, float) else {}),
+            default, *decls, help=text, rich_help_panel=f"Step {JobSpec.step_of(name)}",
+            show_default=info.default is not None, **extra,
         )
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
                                         annotation=typing.Optional[kind] if info.default is None else kind))
-    for old, new in RENAMED.items():
+    for old, new in _renamed(step).items():
         kind = _kind(old, hints[new])
         decl = _OLD_FLAGS.get(old, flag(old))
         if kind is bool and old not in _OLD_FLAGS:
@@ -75,27 +82,49 @@ def job_parameters() -> list[inspect.Parameter]:
     return params
 
 
+class Grouped(typer.core.TyperCommand):
+    """``--help`` in plain text (every option name whole at 80 columns, where rich's table
+    cuts them), with the options grouped by the step that reads them."""
+
+    def format_options(self, ctx, formatter) -> None:
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                groups.setdefault(getattr(param, "rich_help_panel", None) or "Options", []).append(record)
+        for name, rows in groups.items():
+            with formatter.section(name):
+                formatter.write_dl(rows)
+
+
 def _plain(value):
     return value.value if isinstance(value, enum.Enum) else value
 
 
-def with_job_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give ``command(*own, spec_fields: dict, renamed: list[str])`` the job options:
-    the wrapper typer sees has ``command``'s own parameters plus every JobSpec field."""
+def _renamed(step: str | None) -> dict[str, str]:
+    return {old: new for old, new in RENAMED.items() if new in _fields(step)}
+
+
+def with_job_options(command: Callable[..., None] | None = None, *, step: str | None = None):
+    """Give ``command(*own, spec_fields: dict, renamed: list[str])`` the job options (those
+    of ``step`` only, when given): the wrapper typer sees has ``command``'s own parameters
+    plus each JobSpec field, with the same names, defaults and checks everywhere."""
+    if command is None:
+        return lambda c: with_job_options(c, step=step)
     own = list(inspect.signature(command, eval_str=True).parameters.values())[:-2]
-    fields = set(JobSpec.model_fields)
+    fields = set(_fields(step))
 
     def wrapper(**kwargs):
         values = {k: _plain(kwargs.pop(k)) for k in list(kwargs) if k in fields}
         renamed = []
-        for old, new in RENAMED.items():
+        for old, new in _renamed(step).items():
             value = kwargs.pop(f"old_{old}")
             if value is not None:
                 values[new] = _plain(value)
                 renamed.append(f"{_OLD_FLAGS.get(old, flag(old))} is now {flag(new)}")
         return command(**kwargs, spec_fields=values, renamed=renamed)
 
-    params = own + job_parameters()
+    params = own + job_parameters(step)
     wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
     wrapper.__name__, wrapper.__doc__ = command.__name__, command.__doc__

@@ -1,12 +1,13 @@
 """enhance-folder: every video under a folder (or a list of files) through
 enhance-video, skipping outputs that are already complete for the same settings,
-and reporting each file's success or failure without stopping at the first."""
+and reporting each file's success or failure without stopping at the first. The run
+is prepared once (:func:`vidpipe.jobs.prepare`); started by the CLI, it takes the
+CLI's preparation."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from prefect import flow, get_run_logger
@@ -14,9 +15,8 @@ from prefect import flow, get_run_logger
 from flows.enhance_video import enhance_video, run_step
 from vidpipe import interrupt, steps
 from vidpipe.config import JobSpec, VideoJob
-from vidpipe.jobs import find_videos, is_current, not_a_file, output_names, why_named
+from vidpipe.jobs import Batch, Video, prepared, using
 from vidpipe.media.writer import clean_partials
-from vidpipe.media import background
 from vidpipe.models import cache
 from vidpipe.resources import Busy, video_lock
 from vidpipe.steps.upload import UploadWork
@@ -63,49 +63,59 @@ def enhance_folder(
 ) -> FolderReport:
     """Enhance every video in ``input_dir`` (or the given ``files``/folders) into ``output_dir``."""
     log = get_run_logger()
-    if settings.background != "none":
-        background.check(settings.background)  # one clear error before any video starts
-    clean_partials(output_dir)
+    batch = prepared(settings, files or [input_dir], output_dir)  # the CLI's, when it started this run
+    clean_partials(output_dir, batch.listing)
     report = FolderReport()
-    videos = find_videos(files or [input_dir])
-    if not videos:
-        log.warning("no videos found in %s", ", ".join(files or [input_dir]))
-    names = output_names([v for v in videos if not_a_file(v) is None], output_dir)
-    with cache.hold():  # models stay loaded across the videos, and are let go after the last
-        for src in videos:
+    if not batch.videos:
+        log.warning("no videos found in %s", ", ".join(batch.inputs))
+    with cache.hold(), using(batch):  # models stay loaded across the videos, and are let go after the last
+        for video in batch.videos:
             if interrupt.requested():  # Ctrl-C: nothing new starts
                 break
-            why = not_a_file(src)
-            if why is not None:
-                log.warning("%s", why)
-                report.results.append(FileResult(str(src), "skipped", message=why))
-                continue
-            job = VideoJob(input=str(src), output_dir=output_dir, output_name=names[src], **settings.model_dump())
-            renamed = why_named(src, names[src], output_dir)
-            if renamed:
-                log.info("%s: %s", src, renamed)
-            try:
-                with video_lock(src, job.output_path()):  # held across the check and the run
-                    result = _one(job, settings, log)
-                    if renamed and result.status == "done":
-                        result.message = "; ".join(m for m in (renamed, result.message) if m)
-                    report.results.append(result)
-            except Busy as e:  # another run has it: not a failure of this one
-                log.info("%s", e)
-                report.results.append(FileResult(str(src), "skipped", str(job.output_path()), message=str(e)))
+            report.results.append(_video(batch, video, settings, log))
     done = sum(r.status == "done" for r in report.results)
     log.info("%d done, %d skipped, %d failed", done, len(report.results) - done - len(report.failed), len(report.failed))
     return report
 
 
-def _one(job: VideoJob, settings: JobSpec, log) -> FileResult:
+def _video(batch: Batch, video: Video, settings: JobSpec, log) -> FileResult:
+    src = video.source
+    if video.skip:
+        log.warning("%s", video.skip)
+        return FileResult(str(src), "skipped", message=video.skip)
+    if batch.ready(video).failure is not None:
+        return _failed(video, log)
+    if video.renamed:
+        log.info("%s: %s", src, video.renamed)
+    job = VideoJob(input=str(src), output_dir=str(video.output.parent), output_name=video.output.name,
+                   **settings.model_dump())
+    try:
+        with video_lock(src, video.output):  # held across the check and the run
+            if not video.unchanged() and batch.ready(video, again=True).failure is not None:  # replaced since
+                return _failed(video, log)
+            result = _one(job, video, log)
+    except Busy as e:  # another run has it: not a failure of this one
+        log.info("%s", e)
+        return FileResult(str(src), "skipped", str(video.output), message=str(e))
+    if video.renamed and result.status == "done":
+        result.message = "; ".join(m for m in (video.renamed, result.message) if m)
+    return result
+
+
+def _failed(video: Video, log) -> FileResult:
+    """A video that cannot be made: said as its own failure; the others go on."""
+    log.error("%s", video.error)
+    return FileResult(str(video.source), "failed", message=video.error)
+
+
+def _one(job: VideoJob, video: Video, log) -> FileResult:
     """One video, under its lock: skipped when its output carries the key this job's
     join would have (the same plan, so "skipped" and "cached" always agree), else
     enhance-video."""
-    src = Path(job.input)
-    if is_current(src, job.output_path(), settings):
+    src = video.source
+    if video.current:
         log.info("%s: output is complete for these settings, skipped", src)
-        return FileResult(str(src), "skipped", str(job.output_path()), url=_upload_existing(job))
+        return FileResult(str(src), "skipped", str(video.output), url=_upload_existing(job))
     started = time.monotonic()
     state = enhance_video(job, return_state=True)
     seconds = time.monotonic() - started

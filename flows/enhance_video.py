@@ -1,7 +1,8 @@
-"""enhance-video, for one video: probe -> split -> every per-segment step of the job's
-plan -> join -> [export_alpha] -> [upload] -> report. The plan (``vidpipe.pipeline``)
-says which steps run on each segment, with what key and after what; this flow only
-runs it."""
+"""enhance-video, for one video: every per-segment step of the job's plan -> join ->
+[export_alpha] -> [upload] -> report. The video is prepared before (probe, split, model
+files, plan: :func:`vidpipe.jobs.prepare_video`, by enhance-folder or here when started
+on its own); the plan says which steps run on each segment, with what key and after
+what; this flow only runs it."""
 
 from __future__ import annotations
 
@@ -17,23 +18,20 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import segments
-from tasks import task_for
+from tasks import run
 from tasks.spread import Spread, groups
 from tasks.spread import takers as spread_takers
 from vidpipe import intermediates, progress, steps
 from vidpipe.config import VideoJob
-from vidpipe.jobs import output_names
-from vidpipe.media import background
+from vidpipe.jobs import output_names, prepared_video
 from vidpipe.media import colour
 from vidpipe.media.encode import check_output_folder
 from vidpipe.media.still import still_path
 from vidpipe.models import ncnn_sr
 from vidpipe.paths import work_dir
-from vidpipe.pipeline import Planned, plan_video
+from vidpipe.pipeline import VideoPlan, planned
 from vidpipe.resources import check_free_space, video_lock
-from vidpipe.steps.probe import ProbeWork
 from vidpipe.steps.report import ReportWork, StepRow
-from vidpipe.steps.split import SplitWork
 from vidpipe.steps.upload import UploadWork
 
 
@@ -70,13 +68,8 @@ class VideoResult:
 
 
 def run_step(name: str, work, *, return_state: bool = False):
-    """A video-level step, planned and run here (in the flow's thread)."""
-    step = steps.get(name)
-    return task_for(step)(work, step.plan(work), return_state=return_state)
-
-
-def run_unit(unit: Planned, *, return_state: bool = False):
-    return task_for(unit.step)(unit.work, unit.plan, return_state=return_state)
+    """A video-level step on ``work``, planned now and run here (in the flow's thread)."""
+    return run(planned(steps.get(name), work), return_state=return_state)
 
 
 @flow(name="enhance-video", flow_run_name=_run_name, task_runner=ThreadPoolTaskRunner(max_workers=segment_workers()))
@@ -86,19 +79,20 @@ def enhance_video(job: VideoJob) -> VideoResult:
     with the original audio, a before/after still and a run report."""
     started = time.monotonic()
     spec = job.spec()
-    if spec.background != "none":
-        background.check(spec.background)  # a bad background fails before any model runs
     check_output_folder(job.output_dir)  # not after hours of upscaling
     if not job.output_name:  # started on its own (API, UI): never over another input's result
         name = output_names([job.input], job.output_dir)[Path(job.input)]
         job = job.model_copy(update={"output_name": name})
     with video_lock(job.input, job.output_path()):  # one run per video at a time
-        return _enhance(job, spec, started)
+        video = prepared_video(job.input, job.output_path(), spec)  # enhance-folder's, or made now
+        if video.failure is not None:  # a bad input, background or model fails before any model runs
+            raise video.failure
+        return _enhance(job, spec, video.plan, started)
 
 
-def _enhance(job: VideoJob, spec, started: float) -> VideoResult:
+def _enhance(job: VideoJob, spec, plan: VideoPlan, started: float) -> VideoResult:
     log = get_run_logger()
-    info = run_step("probe", ProbeWork(job.input))
+    info, timeline = plan.info, plan.timeline
     log.info(
         "%s: %dx%d %s, %d frames, %.2f s, %.3f fps%s, rotation %d, audio streams %d",
         info.path, info.width, info.height, info.codec, info.frame_count, info.duration,
@@ -117,8 +111,6 @@ def _enhance(job: VideoJob, spec, started: float) -> VideoResult:
         log.warning("%s: not carried into the output: %s", info.path, ", ".join(info.dropped))
     if info.bit_depth > 8 and not hdr:
         log.info("%s: %d-bit input; the output is 8-bit SDR BT.709", info.path, info.bit_depth)
-    timeline = run_step("split", SplitWork(info, steps.get("split").configure(spec, info)))
-    plan = plan_video(info, timeline, spec, job.output_path())
     for step in plan.segment_steps:
         log.info("%s: %s", step.name, step.describe(plan.of(step)[0].work))
     log.info("join: %s", plan.join.step.describe(plan.join.work))
@@ -168,7 +160,7 @@ def _deliver(job: VideoJob, spec, info, timeline, plan, started: float, log) -> 
         progress_id = segments.track_progress(info, plan, futures)
         segments.results(futures)
     t0 = time.monotonic()
-    joined = run_unit(plan.join, return_state=True)
+    joined = run(plan.join, return_state=True)
     result = joined.result()
     update_progress_artifact(progress_id, 100.0, description=f"{len(plan.final)} segments done, joined")
     cached = segments.reused(wall_started)
@@ -179,7 +171,7 @@ def _deliver(job: VideoJob, spec, info, timeline, plan, started: float, log) -> 
     outputs = [result.path]
     if plan.export_alpha is not None:
         t0 = time.monotonic()
-        exported = run_unit(plan.export_alpha, return_state=True)
+        exported = run(plan.export_alpha, return_state=True)
         extra = exported.result()
         rows.append(_single_row("export_alpha", exported, extra.frames, time.monotonic() - t0))
         log.info("wrote %s (%s with alpha)", extra.path, spec.export_alpha)

@@ -10,7 +10,7 @@ from pathlib import Path
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed, wait
 
-from tasks import task_for
+from tasks import run
 from tasks.spread import Spread
 from vidpipe import telemetry
 from vidpipe.errors import MediaError
@@ -36,7 +36,7 @@ def submit(plan: VideoPlan, spread: Spread | None = None) -> list[PrefectFuture 
             continue
         unit = plan.items[i]
         waits = list(dict.fromkeys(futures[r] for d in unit.deps for r in plan.ready(d)))
-        futures[i] = task_for(unit.step).submit(unit.work, unit.plan, wait_for=waits)
+        futures[i] = run(unit, submit=True, wait_for=waits)
     return futures
 
 

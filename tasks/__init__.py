@@ -7,6 +7,6 @@ from tasks.environment import prepare_prefect_env
 
 prepare_prefect_env()
 
-from tasks.factory import task_for  # noqa: E402 - after the environment is set
+from tasks.factory import run, task_for  # noqa: E402 - after the environment is set
 
-__all__ = ["task_for"]
+__all__ = ["run", "task_for"]

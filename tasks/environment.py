@@ -46,7 +46,7 @@ def start_embedded_server() -> None:
     with a real server (PREFECT_API_URL)."""
     if os.environ.get("PREFECT_API_URL"):
         return
-    from prefect.server.api import server as api
+    from tasks.prefect_compat import start_ephemeral_server
 
     real = subprocess.Popen
 
@@ -57,7 +57,7 @@ def start_embedded_server() -> None:
 
     subprocess.Popen = popen  # only while the server process is spawned
     try:
-        api.SubprocessASGIServer().start()
+        start_ephemeral_server()
     finally:
         subprocess.Popen = real
 

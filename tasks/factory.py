@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.cache import RETRIES, StepCache
 from tasks.gpu import slot_for
 from vidpipe import storage
+from vidpipe.pipeline import Planned
 from vidpipe.steps import Plan, Step, execute
 
 _lock = threading.Lock()
@@ -29,6 +30,16 @@ def task_for(step: Step) -> Task:
         if made is None or made[0] is not step:
             made = _tasks[step.name] = (step, _make(step))
         return made[1]
+
+
+def run(unit: Planned, *, submit: bool = False, wait_for: list | None = None, return_state: bool = False):
+    """The one way a planned unit runs: as its step's task, here and now (its result, or its
+    state with ``return_state``), or with ``submit`` handed to the flow's task runner after
+    ``wait_for`` (a future). The spread segment task runs its units through this too."""
+    made = task_for(unit.step)
+    if submit:
+        return made.submit(unit.work, unit.plan, wait_for=wait_for or [])
+    return made(unit.work, unit.plan, return_state=return_state)
 
 
 def _make(step: Step) -> Task:

@@ -32,6 +32,7 @@ from uuid import UUID
 from prefect import get_client, task
 from prefect.cache_policies import CachePolicy
 
+from tasks import prefect_compat
 from vidpipe import intermediates
 from vidpipe.errors import ConfigError, one_line
 from vidpipe.paths import home, work_dir
@@ -56,20 +57,17 @@ class _ThisRun(CachePolicy):
 @task(name="segment", task_run_name="segment-{units[0][1].label}", cache_policy=_ThisRun())
 def segment(units: list[tuple[str, object, object]]) -> list:
     """One segment's spread units, in order (each its own cached task run, as in a flow run)."""
-    from tasks.factory import task_for
+    from tasks.factory import run
     from vidpipe import steps
+    from vidpipe.pipeline import Planned
 
     with claimed(units[0][1]):
-        return [task_for(steps.get(name))(work, plan) for name, work, plan in units]
+        return [run(Planned(steps.get(name), work, plan)) for name, work, plan in units]
 
 
 def live_workers() -> set[str]:
     """The task workers the server sees taking segments."""
-    with get_client(sync_client=True) as client:
-        answer = client._client.post("/task_workers/filter",
-                                     json={"task_worker_filter": {"task_keys": [segment.task_key]}})
-        answer.raise_for_status()
-        return {w["identifier"] for w in answer.json()}
+    return prefect_compat.task_workers(segment.task_key)
 
 
 def takers(log: logging.Logger | None = None) -> set[str]:
@@ -99,7 +97,7 @@ def serve(limit: int) -> None:
 
     async def main() -> None:
         try:
-            await _segment_worker_class()(segment, limit=limit).astart()
+            await prefect_compat.segment_worker_class(_unreadable)(segment, limit=limit).astart()
         except stops:
             pass
         except BaseExceptionGroup as group:
@@ -113,56 +111,9 @@ def serve(limit: int) -> None:
         pass
 
 
-def _segment_worker_class():
-    from prefect.task_worker import TaskWorker
-
-    class SegmentWorker(TaskWorker):
-        """Prefect's task worker, with two changes:
-
-        - it reads the next segment only when it has a free slot. Prefect's acknowledges one
-          more while it is full, and that one is lost if the machine dies;
-        - a segment whose parameters this machine cannot read (no shared home) fails with
-          one line, where Prefect's deletes it while its flow run waits for it."""
-
-        async def _subscribe_to_task_scheduling(self) -> None:
-            from prefect.client.schemas.objects import TaskRun
-            from prefect.client.subscriptions import Subscription
-            from prefect.settings import get_current_settings
-
-            segments = Subscription(model=TaskRun, path="/task_runs/subscriptions/scheduled", keys=self.task_keys,
-                                    client_id=self.client_id, base_url=get_current_settings().api.url)
-            while True:
-                room = object()
-                await self._limiter.acquire_on_behalf_of(room)  # a slot first, then the next segment
-                task_run = await segments.__anext__()
-                self._limiter.release_on_behalf_of(room)
-                if await self._acquire_token(task_run.id):
-                    self._runs_task_group.start_soon(self._safe_submit_scheduled_task_run, task_run)
-
-        def handle_sigterm(self, signum, frame) -> None:
-            raise KeyboardInterrupt  # stop as Ctrl-C does: no traceback (Prefect's own prints one)
-
-        async def _submit_scheduled_task_run(self, task_run) -> None:
-            why = await _unreadable(task_run)
-            if why:
-                from prefect.states import Failed
-
-                logging.getLogger("vidpipe").error("%s", why)
-                await self._client.set_task_run_state(task_run.id, Failed(message=why), force=True)
-                return
-            await super()._submit_scheduled_task_run(task_run)
-
-    return SegmentWorker
-
-
 async def _unreadable(task_run) -> str | None:
-    from prefect.results import ResultStore, get_or_create_default_task_scheduling_storage
-    from prefect.task_worker import read_parameters
-
-    params = task_run.state.state_details.task_parameters_id if task_run.state else None
     try:
-        store = ResultStore(result_storage=await get_or_create_default_task_scheduling_storage())
-        await read_parameters(store, params)
+        await prefect_compat.read_task_parameters(task_run)
         return None
     except Exception as e:  # noqa: BLE001 - any reason is the one line
         return (f"{task_run.name}: machine {machine_name()} cannot read its parameters ({one_line(e, 200)}); "

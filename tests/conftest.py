@@ -30,10 +30,9 @@ os.environ.update(
 )
 
 import pytest  # noqa: E402
+from helpers import IN_CI, ROOT  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def _require(path: Path) -> Path:
@@ -101,13 +100,6 @@ def prefect_api():
         yield
 
 
-def psnr(a, b) -> float:
-    import numpy as np
-
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
 @pytest.fixture(scope="session")
 def s3_endpoint():
     """A real S3 API (moto's server) on a free loopback port, with throwaway
@@ -135,3 +127,12 @@ def bucket(s3_endpoint, request):
     name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
     client.create_bucket(Bucket=name)
     return name, client
+
+
+@pytest.fixture
+def dance(clip, tmp_path):
+    """A 96x54, 24-frame clip with audio, at in/dance.mp4."""
+    src = tmp_path / "in" / "dance.mp4"
+    src.parent.mkdir()
+    src.write_bytes(clip(width=96, height=54, frames=24, fps=24).read_bytes())
+    return src

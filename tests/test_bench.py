@@ -5,6 +5,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # the benchmark itself
+
 
 def test_bench_quick_writes_the_json_figures(tmp_path, weights):
     weights("realesr-animevideov3.pth")
@@ -33,7 +37,7 @@ def test_bench_gpu_refuses_in_one_line_without_cuda(tmp_path):
         return  # a GPU machine runs the real thing (make gpu-check)
     r = subprocess.run([sys.executable, "-m", "app", "bench", "--gpu", "--quick"], capture_output=True, text=True,
                        cwd=tmp_path)
-    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert r.returncode == 1 and len(lines) == 1 and "needs a CUDA GPU" in lines[0] and "Traceback" not in r.stderr
 
 

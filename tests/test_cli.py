@@ -28,13 +28,18 @@ def _run_with(monkeypatch, args: list[str]):
     return r, seen.get("spec")
 
 
-def test_every_jobspec_field_is_an_option_with_its_default_and_help():
-    r = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "250"})
+def test_every_jobspec_field_is_an_option_with_its_default_and_help_whole_at_80_columns():
+    r = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "80"})
     assert r.exit_code == 0, r.output
+    assert max(map(len, r.output.splitlines())) <= 80
+    names = {w.rstrip(",") for line in r.output.splitlines() for w in line.split() if w.startswith("--")}
+    words = " ".join(r.output.split())
     for name, info in JobSpec.model_fields.items():
-        assert flag(name) in r.output, name
-        assert (info.description or "")[5:30] in r.output, name  # the field's own words
-        assert f"Step: {JobSpec.step_of(name)}" in r.output
+        assert flag(name) in names, name  # the whole name, as a word of its own
+        if info.annotation is bool:
+            assert "--no-" + flag(name)[2:] in names, name
+        assert " ".join((info.description or "").split()[1:5]) in words, name  # the field's own words
+        assert f"Step {JobSpec.step_of(name)}:" in r.output
     for old in RENAMED:
         assert flag(old) not in r.output.replace(flag(RENAMED[old]), "")  # old names are hidden
 

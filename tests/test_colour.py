@@ -8,10 +8,21 @@ import json
 import av
 import numpy as np
 import pytest
+from colour_clips import (
+    BT709_TO_2020,
+    HLG_TRC,
+    PATCHES,
+    PQ_TRC,
+    decoded_patches,
+    hlg_signal,
+    pq_signal,
+    rgb_from_ycbcr,
+    write_clip,
+    write_rgb_clip,
+    ycbcr,
+)
 from typer.testing import CliRunner
 
-from colour_clips import (BT709_TO_2020, HLG_TRC, PATCHES, PQ_TRC, decoded_patches, hlg_signal, pq_signal,
-                          rgb_from_ycbcr, write_clip, write_rgb_clip, ycbcr)
 from vidpipe.config import VideoJob
 from vidpipe.media import tonemap
 from vidpipe.media.colour import parse_dovi_config

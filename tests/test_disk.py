@@ -13,12 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import ARGS, VIDPIPE, no_traceback, run
 
-from test_mistakes import ARGS, VIDPIPE, no_traceback, run
 from vidpipe import intermediates
 from vidpipe.errors import ConfigError
 from vidpipe.media.probe import probe
 from vidpipe.media.synth import make_clip
+
+pytestmark = pytest.mark.slow  # vidpipe run in processes of its own
 
 
 @pytest.fixture

@@ -75,6 +75,7 @@ def test_paste_back_changes_only_the_face_region(frames, detections):
     assert not np.any(changed & ~_face_region(m, frame.shape))
 
 
+@pytest.mark.slow
 def test_restore_step_with_gfpgan_architecture(frames, random_gfpgan):
     restorer = FrameFaceRestorer(RestoreFacesConfig(model=str(random_gfpgan)), fps=25.0)
     frame = frames[5]

@@ -8,43 +8,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import SMALL, psnr, task_states
 from typer.testing import CliRunner
 
-from conftest import psnr
 from vidpipe.config import JobSpec, VideoJob
 from vidpipe.media.probe import probe
 from vidpipe.media.reader import frame_size, read_frames
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-SMALL = dict(target="none", scale=2, segment_seconds=0.5, preset="ultrafast")
-
-
-def task_states(flow_state) -> dict[str, str]:
-    """Task-run name -> state name for one flow run, read back from the API."""
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    flow_run_id = flow_state.state_details.flow_run_id
-    with get_client(sync_client=True) as client:
-        for _ in range(100):
-            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-            if runs and all(r.state is not None and r.state.is_final() for r in runs):
-                break
-            time.sleep(0.2)
-    return {r.name: r.state.name for r in runs}
-
-
-@pytest.fixture
-def dance(clip, tmp_path):
-    src = tmp_path / "in" / "dance.mp4"
-    src.parent.mkdir()
-    src.write_bytes(clip(width=96, height=54, frames=24, fps=24).read_bytes())
-    return src
 
 
 def test_enhance_video_output_cache_and_resume(dance, tmp_path):
     from flows.enhance_video import enhance_video
     from vidpipe.steps import upscale as engine
+    from vidpipe.steps.base import SegmentWork
 
     job = VideoJob(input=str(dance), output_dir=str(tmp_path / "out"), **SMALL)
     first = enhance_video(job, return_state=True)
@@ -74,7 +51,7 @@ def test_enhance_video_output_cache_and_resume(dance, tmp_path):
     from vidpipe.steps.split import timeline as plan_segments
 
     timeline = plan_segments(info, job.segment_seconds)
-    seg1 = engine.plan(info, timeline.segments[1], engine.STEP.configure(job.spec(), info)).out
+    seg1 = engine.plan(SegmentWork(info, timeline.segments[1], engine.STEP.configure(job.spec(), info))).out
     seg1.unlink()
     third = enhance_video(job, return_state=True)
     states = task_states(third)
@@ -138,7 +115,7 @@ def test_cli_run_one_line_per_bad_file_and_exit_code(tmp_path, media, clip, monk
     assert r.exit_code == 1
     text = r.output  # stdout and stderr together
     assert "Traceback" not in text
-    failed = [l for l in text.splitlines() if l.startswith("failed")]
+    failed = [line for line in text.splitlines() if line.startswith("failed")]
     assert len(failed) == 1 and "broken.mp4" in failed[0] and "not a video" in failed[0]
     assert (tmp_path / "out" / "ok_final.mp4").exists()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ok_compare.jpg", "ok_final.mp4"]
@@ -190,7 +167,7 @@ def test_cli_bad_background_fails_before_anything_runs(tmp_path, clip):
         capture_output=True, text=True, cwd=tmp_path,
     )
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "background nope.png: file not found" in lines[0]
     assert not (tmp_path / "o").exists() and time.monotonic() - started < 30
 

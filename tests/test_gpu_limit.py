@@ -41,6 +41,7 @@ def _limit(name: str):
         return client.read_global_concurrency_limit_by_name(name)
 
 
+@pytest.mark.slow
 def test_four_gpu_tasks_at_most_two_inside_and_cache_hits_never_wait(clip, tmp_path, monkeypatch):
     from prefect import get_client
     from prefect.concurrency.sync import concurrency

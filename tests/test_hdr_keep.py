@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from colour_clips import HLG_TRC, PQ_TRC, add_dovi_box, decoded_patches, write_clip
+
 from vidpipe.config import JobSpec, VideoJob
 from vidpipe.errors import ConfigError
 from vidpipe.media import tonemap

@@ -27,6 +27,7 @@ def _huge_header(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_hostile_files_fail_one_line_each_and_odd_sizes_are_processed(tmp_path, clip):
     from flows.enhance_folder import enhance_folder
 

@@ -181,9 +181,11 @@ def _write(path: Path, frames: list[np.ndarray], fps, audio: bool = False) -> Pa
 
 
 def _units(job: VideoJob, step: str):
-    from vidpipe.jobs import plan_for
+    from vidpipe.jobs import prepare_video
 
-    return plan_for(job.input, job.output_path(), job.spec()).of(step)
+    video = prepare_video(job.input, job.output_path(), job.spec())
+    assert video.failure is None, video.error
+    return video.plan.of(step)
 
 
 def _frames_of(files) -> list[np.ndarray]:
@@ -210,7 +212,7 @@ def test_15_fps_to_30_doubles_the_frames_in_sync_and_equals_the_model(clip, tmp_
 
     units = _units(job, "interpolate")
     assert len(units) == 2 and all(u.plan.out.exists() for u in units)
-    upscaled = _frames_of([u.work.inputs["frames"] for u in units])
+    upscaled = _frames_of([u.work.inputs.frames for u in units])
     made = _frames_of([u.plan.out for u in units])
     assert len(upscaled) == 64 and len(made) == 128
     for k in range(0, 126, 2):
@@ -251,6 +253,7 @@ def _two_shots(media, tmp_path: Path) -> tuple[Path, list[np.ndarray]]:
     return src, [f for f in read_frames(src)]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_api")
 def test_no_output_frame_mixes_the_two_shots_of_a_cut(media, tmp_path):
     src, _ = _two_shots(media, tmp_path)
@@ -258,7 +261,7 @@ def test_no_output_frame_mixes_the_two_shots_of_a_cut(media, tmp_path):
     _run(job)
     units = _units(job, "interpolate")
     made = _frames_of([u.plan.out for u in units])
-    frames = _frames_of([u.work.inputs["frames"] for u in units])  # what interpolate read
+    frames = _frames_of([u.work.inputs.frames for u in units])  # what interpolate read
     summary = json.loads(Path(str(units[1].plan.out) + ".motion.json").read_text())  # the cut opens segment 1
     assert summary["cuts"] == [round(SHOT / 15, 3)]
     diff = lambda x, y: np.abs(x.astype(float) - y).mean()  # noqa: E731
@@ -298,6 +301,7 @@ def _steps(frames: list[np.ndarray]) -> list[float]:
     return list(np.diff(xs))
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_api")
 def test_repeated_frames_move_without_a_frozen_step_and_segments_equal_one_pass(tmp_path):
     src = _doubled(tmp_path)
@@ -325,6 +329,7 @@ def test_repeated_frames_move_without_a_frozen_step_and_segments_equal_one_pass(
     assert min(frozen) < 0.1 and max(frozen) > 0.9  # without spreading the repeats, the motion stops and jumps
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_api")
 def test_changing_only_the_background_reruns_neither_upscale_nor_interpolate(clip, tmp_path):
     from test_flows import task_states
@@ -363,6 +368,7 @@ def _hashes(path: Path) -> list[str]:
     return [hashlib.sha256(f.tobytes()).hexdigest() for f in read_frames(path)]
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_interpolation_resumes_to_the_same_frames(clip, tmp_path):
     folder = tmp_path / "downloads"
     folder.mkdir()

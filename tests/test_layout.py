@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from helpers import ROOT
+
 import vidpipe
-from conftest import ROOT
 from vidpipe.media.probe import probe
 
 LINT = str(Path(sys.executable).with_name("lint-imports"))
@@ -20,6 +21,14 @@ def test_import_contracts_are_kept():
     r = subprocess.run([LINT], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3 kept, 0 broken" in r.stdout
+
+
+def test_ruff_finds_nothing_to_fix_or_reformat():
+    """The lint rules and the format in pyproject.toml ([tool.ruff]) hold everywhere."""
+    ruff = str(Path(sys.executable).with_name("ruff"))
+    for args in (["check", "--no-cache", "."],):
+        r = subprocess.run([ruff, *args], cwd=ROOT, capture_output=True, text=True)
+        assert r.returncode == 0, f"ruff {' '.join(args)}:\n{r.stdout}{r.stderr}"
 
 
 def test_a_deliberate_violation_breaks_the_contracts(tmp_path):

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from app.units import composite, join, matte
 from vidpipe.errors import ConfigError
 from vidpipe.media.background import check, cover
 from vidpipe.media.encode import EncodeConfig
@@ -16,10 +17,9 @@ from vidpipe.media.reader import read_frames
 from vidpipe.media.segments import split
 from vidpipe.media.writer import LosslessWriter
 from vidpipe.models import rvm_onnx
-from vidpipe.steps.composite import CompositeConfig, composite
-from vidpipe.steps.export_alpha import export_alpha
-from vidpipe.steps.join import join
-from vidpipe.steps.matte import MatteConfig, matte
+from vidpipe.steps.composite import CompositeConfig
+from vidpipe.steps.export_alpha import ExportAlphaWork, export_alpha
+from vidpipe.steps.matte import MatteConfig
 
 GREEN = np.array([0, 255, 0])
 # (clip, torso box that is surely person, strip that is surely background), x0, y0, x1, y1 in source pixels
@@ -55,7 +55,7 @@ def test_matte_covers_the_person_and_background_is_replaced(name, media, tmp_pat
     seg = split(ts, info.fps, 0.4)[0]
     frames = list(read_frames(info.path, info.video_index, seg))
     up = _segment_files(info, frames, [seg], tmp_path)[0]
-    m = matte(info, seg, up, MatteConfig(), tmp_path / "matte.nut")
+    m = matte(info, seg, str(up), MatteConfig(), tmp_path / "matte.nut")
     alphas = [f[..., 3].astype(float) / 255 for f in read_frames(m, fmt="rgba")]
     assert len(alphas) == seg.n_frames
     x0, y0, x1, y1 = torso
@@ -66,8 +66,7 @@ def test_matte_covers_the_person_and_background_is_replaced(name, media, tmp_pat
     assert min(person) > 0.9, "the matte misses the person"
     assert max(background) < 0.05, "the matte covers background"
 
-    times = [i / info.fps for i in range(seg.n_frames)]
-    comp = composite(info, seg, up, m, CompositeConfig("#00FF00"), times, tmp_path / "comp.nut")
+    comp = composite(info, seg, str(up), m, CompositeConfig("#00FF00"), tmp_path / "comp.nut")
     out = tmp_path / "final.mp4"
     seg_info = probe(up)  # join the one segment as if it were the whole video
     join([comp], seg_info, scan_timestamps(up, 0), out, EncodeConfig(preset="ultrafast"))
@@ -77,6 +76,7 @@ def test_matte_covers_the_person_and_background_is_replaced(name, media, tmp_pat
         assert np.abs(far_px[clean] - GREEN).mean() < 4, "background not replaced (beyond encoding noise)"
 
 
+@pytest.mark.slow
 def test_segment_boundaries_handover_equals_one_continuous_pass(media, tmp_path):
     info = probe(media("liveportrait_s13.mp4"))
     ts = scan_timestamps(info.path, info.video_index)
@@ -94,7 +94,8 @@ def test_segment_boundaries_handover_equals_one_continuous_pass(media, tmp_path)
     def run(cfg, tag):
         alphas, prev, prev_up = [], None, None
         for s, up in zip(segs, ups):
-            p = matte(info, s, up, cfg, tmp_path / f"{tag}{s.index}.nut", prev, str(prev_up) if prev_up else None)
+            p = matte(info, s, str(up), cfg, tmp_path / f"{tag}{s.index}.nut", prev=prev,
+                      prev_frames=str(prev_up) if prev_up else None)
             alphas += [f[..., 3].astype(float) for f in read_frames(p, fmt="rgba")]
             prev, prev_up = str(p), up
         return [np.abs(a - c).mean() for a, c in zip(alphas, continuous)]
@@ -147,7 +148,8 @@ def test_alpha_outputs_decode_back_with_the_matte(tmp_path, clip, fmt, suffix, t
     info = probe(src)
     files = _rgba_segments(tmp_path)
     out = tmp_path / f"person_alpha{suffix}"
-    report = export_alpha(files, info, scan_timestamps(src, 0), out, fmt)
+    ts = tuple(scan_timestamps(src, 0))
+    report = export_alpha(ExportAlphaWork(info, tuple(map(str, files)), ts, str(out), fmt), out)
     assert report.frames == 12
     expected = [f[..., 3].astype(float) for f in read_frames(files[0], fmt="rgba")]
     got = _decode_alpha(out)
@@ -196,7 +198,8 @@ def test_alpha_output_from_a_low_resolution_matte_takes_colour_from_the_full_fra
         for i in range(12):
             wr.write(np.full((96, 128, 3), 10 * i, np.uint8))
     out = tmp_path / "cut"
-    export_alpha(mattes, info, scan_timestamps(src, 0), out, "png", color_files=[color])
+    ts = tuple(scan_timestamps(src, 0))
+    export_alpha(ExportAlphaWork(info, tuple(map(str, mattes)), ts, str(out), "png", (str(color),)), out)
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) == 12
     rgba = cv2.imread(str(pngs[5]), cv2.IMREAD_UNCHANGED)

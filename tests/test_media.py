@@ -7,18 +7,18 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from helpers import psnr
 
-from conftest import psnr
+from app.units import join, upscale
 from vidpipe.errors import ConfigError, MediaError, SyncError
-from vidpipe.media.frames import rotate_upright
 from vidpipe.media.encode import EncodeConfig, deliver, encoder_works, verify
-from vidpipe.steps.join import join
+from vidpipe.media.frames import rotate_upright
 from vidpipe.media.pipeline import run_frames
 from vidpipe.media.probe import probe, scan_timestamps
 from vidpipe.media.reader import read_frames
 from vidpipe.media.segments import split
 from vidpipe.media.writer import LosslessWriter
-from vidpipe.steps.upscale import UpscaleConfig, upscale
+from vidpipe.steps.upscale import UpscaleConfig
 
 IDENTITY = UpscaleConfig(target="none")  # no model: lossless copy of the segment
 FAST = EncodeConfig(preset="ultrafast")
@@ -232,6 +232,7 @@ def _burn(stop) -> None:
         sum(range(10_000))
 
 
+@pytest.mark.slow
 def test_the_same_frames_encode_to_the_same_bytes_under_load(clip, tmp_path):
     """Resume depends on it: PyAV's default slice threads gave 10 different files in 40 encodes of one clip
     on a loaded machine; frame threads give one."""

@@ -4,32 +4,17 @@ scanned folder, a stream-copy-trimmed MP4, and a no-op rerun that answers at onc
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import av
 import pytest
+from helpers import ARGS, no_traceback, run
 
 from vidpipe.media.probe import probe
 from vidpipe.media.synth import make_clip
 
-VIDPIPE = str(Path(sys.executable).with_name("vidpipe"))
-ARGS = ["--target", "none", "--scale", "2", "--segment-seconds", "10", "--preset", "ultrafast", "--no-sample"]
-
-
-def run(home: Path, *args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    environ.update(VIDPIPE_HOME=str(home), VIDPIPE_LOG_DIR=str(home / "logs"), **(env or {}))
-    return subprocess.run([VIDPIPE, *args], env=environ, capture_output=True, text=True, timeout=timeout,
-                          cwd=home)
-
-
-def no_traceback(result: subprocess.CompletedProcess) -> None:
-    text = result.stdout + result.stderr
-    assert "Traceback" not in text and "╭" not in text, text[-3000:]
+pytestmark = pytest.mark.slow  # vidpipe run in processes of its own
 
 
 @pytest.fixture

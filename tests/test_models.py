@@ -7,13 +7,13 @@ import threading
 
 import numpy as np
 import pytest
+from helpers import psnr
 
-from conftest import psnr
 from vidpipe.errors import ModelNotAvailable, OutOfMemory
 from vidpipe.media.frames import chw_float_to_hwc_u8, resize
-from vidpipe.models.backend import Backend, Fit, activation_bytes_per_pixel, fit_for, job_budget_bytes
 from vidpipe.media.reader import read_frames
 from vidpipe.models import ncnn_sr, registry, store, torch_sr
+from vidpipe.models.backend import Backend, Fit, activation_bytes_per_pixel, fit_for, job_budget_bytes
 from vidpipe.steps.upscale import FrameUpscaler, UpscaleConfig, resolve_backend
 from vidpipe.tiling import tiled_forward
 
@@ -78,7 +78,7 @@ def test_missing_model_offline_says_where_it_looked_and_how_to_fetch(tmp_path, m
 class _Ranged(http.server.SimpleHTTPRequestHandler):
     """Serves one file with HTTP Range support (resume)."""
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         data = self.server.payload
         start = 0
         rng = self.headers.get("Range")

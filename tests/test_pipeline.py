@@ -9,6 +9,7 @@ from vidpipe.config import JobSpec
 from vidpipe.errors import ConfigError
 from vidpipe.media.probe import probe
 from vidpipe.pipeline import plan_video
+from vidpipe.steps.base import Inputs
 from vidpipe.steps.split import timeline
 
 
@@ -38,9 +39,9 @@ def test_every_unit_waits_only_for_units_planned_before_it(video, random_gfpgan,
     for n, unit in enumerate(plan.items):
         assert all(d < n for d in unit.deps)  # a first-in-first-out pool can never deadlock
     up0, up1, rf0, rf1, m0, m1, c0, c1 = plan.items
-    assert rf1.work.inputs["frames"] == str(up1.plan.out)
-    assert set(m1.deps) == {3, 4} and m1.work.inputs["prev"] == str(m0.plan.out)  # in order: the state hand-over
-    assert c1.work.inputs == {"frames": str(rf1.plan.out), "matte": str(m1.plan.out)}
+    assert rf1.work.inputs.frames == str(up1.plan.out)
+    assert set(m1.deps) == {3, 4} and m1.work.inputs.prev == str(m0.plan.out)  # in order: the state hand-over
+    assert c1.work.inputs == Inputs(frames=str(rf1.plan.out), matte=str(m1.plan.out))
     assert [plan.items[i] for i in plan.final] == [c0, c1]
     # composite is streamed into join: no task, no file; join waits on what it reads
     assert plan.tasks == list(range(6)) and c0.plan.out is None and plan.ready(7) == (3, 5)

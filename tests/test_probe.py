@@ -89,7 +89,7 @@ def test_cli_probe_bad_file_prints_one_line_no_traceback(tmp_path):
     bad.write_text("not a video")
     r = subprocess.run([sys.executable, "-m", "app", "probe", str(bad)], capture_output=True, text=True)
     assert r.returncode == 1
-    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "notes.mp4" in lines[0] and "Traceback" not in r.stderr
 
 

@@ -16,6 +16,8 @@ import pytest
 
 from vidpipe.media.reader import read_frames
 
+pytestmark = pytest.mark.slow  # kills and signals to real processes
+
 VIDPIPE = str(Path(sys.executable).with_name("vidpipe"))
 ARGS = ["--target", "none", "--scale", "2", "--segment-seconds", "0.25", "--preset", "ultrafast", "--no-sample"]
 

@@ -19,11 +19,16 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from helpers import IN_CI, ROOT, VIDPIPE
+from helpers import client as _client
+from helpers import free_port as _free_port
+from helpers import stop as _stop
+from helpers import wait_healthy as _wait_healthy
 
-from conftest import IN_CI, ROOT
-from test_server import VIDPIPE, _client, _free_port, _stop, _wait_healthy
 from vidpipe.media.probe import probe
 from vidpipe.media.synth import make_clip
+
+pytestmark = pytest.mark.slow  # Postgres, a server and several workers
 
 
 def _postgres_bin() -> Path:
@@ -103,7 +108,7 @@ def farm(tmp_path_factory, postgres):
 
         yield SimpleNamespace(url=url, env=env, base=base, start=start, procs=procs, database=postgres)
     finally:
-        for name, p in reversed(list(procs.items())):
+        for _name, p in reversed(list(procs.items())):
             _stop(p)
 
 

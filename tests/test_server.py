@@ -10,48 +10,21 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import IN_CI, ROOT, VIDPIPE
+from helpers import client as _client
+from helpers import free_port as _free_port
+from helpers import stop as _stop
+from helpers import wait_healthy as _wait_healthy
 
-from conftest import IN_CI, ROOT
+pytestmark = pytest.mark.slow  # a Prefect server, workers and a browser
 
-VIDPIPE = str(Path(sys.executable).with_name("vidpipe"))
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float = 180) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"no answer from {url} in {seconds} s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +60,6 @@ def server(tmp_path_factory, s3_endpoint):
     finally:
         for p in reversed(procs):
             _stop(p)
-
-
-def _client(url: str):
-    from prefect.client.orchestration import SyncPrefectClient
-
-    return SyncPrefectClient(url, httpx_settings={"timeout": 60})
 
 
 def test_api_run_on_the_worker_uploads_and_reports(server, s3_endpoint, clip):

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import SMALL, psnr, task_states
 
-from conftest import psnr
-from test_flows import SMALL, dance, task_states  # noqa: F401 - dance is a fixture
 from vidpipe import steps
 from vidpipe.config import JobSpec, VideoJob
 from vidpipe.errors import MediaError
@@ -28,7 +27,8 @@ from vidpipe.media.pipeline import write_segment
 from vidpipe.media.reader import read_frames
 from vidpipe.media.writer import segment_path
 from vidpipe.steps import Needs, Plan, SegmentWork, Step
-from vidpipe.version import code_version
+from vidpipe.steps.base import Inputs, run_to
+from vidpipe.version import code_version, forget
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -55,7 +55,7 @@ class Invert(Step):
         return InvertConfig()
 
     def plan(self, work: SegmentWork) -> Plan:
-        key = digest("invert", code_version(__name__), Path(work.inputs["frames"]).name)
+        key = digest("invert", code_version(__name__), Path(work.inputs.frames).name)
         out = segment_path(work.info.sha256, "invert", work.segment.name, key)
         return Plan(key, out, work.size, frames=work.segment.n_frames)
 
@@ -64,7 +64,7 @@ class Invert(Step):
             self.fail_once.discard(work.segment.name)
             raise MediaError(f"{work.segment.name}: injected failure")
         self.runs += 1
-        frames = read_frames(work.inputs["frames"])
+        frames = read_frames(work.inputs.frames)
         return str(write_segment(frames, lambda f: 255 - f, plan.out, work.size, work.info.fps, work.segment.n_frames,
                                  on_frame=on_frame))
 
@@ -100,7 +100,7 @@ def test_a_step_registered_at_run_time_runs_with_caching_and_resume(dance, tmp_p
 
     info = probe(dance)
     first = timeline(info, job.segment_seconds).segments[0]
-    upscaled = upscale.plan(info, first, upscale.STEP.configure(job.spec(), info)).out
+    upscaled = upscale.plan(SegmentWork(info, first, upscale.STEP.configure(job.spec(), info))).out
     assert psnr(255 - next(read_frames(upscaled)), next(read_frames(resumed.result().path))) > 30
 
 
@@ -116,6 +116,7 @@ def _status(report) -> str:
     return r.status
 
 
+@pytest.mark.slow
 def test_folder_skip_sees_a_model_file_replaced_in_place(tmp_path, clip, weights):
     """Same path, different bytes: the upscale key (model sha256) changes, so the join
     key changes, so the output is not current any more."""
@@ -164,11 +165,11 @@ class Darken(Step):
         return GAIN
 
     def plan(self, work):
-        key = digest("darken", code_version(__name__), Path(work.inputs["frames"]).name)
+        key = digest("darken", code_version(__name__), Path(work.inputs.frames).name)
         return Plan(key, segment_path(work.info.sha256, "darken", work.segment.name, key), work.size)
 
     def run(self, work, plan, on_frame=None):
-        frames = read_frames(work.inputs["frames"])
+        frames = read_frames(work.inputs.frames)
         return str(write_segment(frames, lambda f: (f * GAIN).astype(f.dtype), plan.out, work.size,
                                  work.info.fps, work.segment.n_frames))
 
@@ -177,6 +178,7 @@ STEP = Darken()
 '''
 
 
+@pytest.mark.slow
 def test_folder_skip_sees_a_step_whose_code_changed(tmp_path, clip, monkeypatch):
     from flows.enhance_folder import enhance_folder
 
@@ -195,13 +197,13 @@ def test_folder_skip_sees_a_step_whose_code_changed(tmp_path, clip, monkeypatch)
             assert _status(enhance_folder(str(folder), str(out), spec)) == "skipped"
         source.write_text(textwrap.dedent(STEP_SOURCE.format(gain=0.25)))  # new code, same step
         linecache.checkcache(str(source))
-        code_version.cache_clear()
+        forget()
         module = importlib.reload(module)
         with steps.registered(module.STEP):
             assert _status(enhance_folder(str(folder), str(out), spec)) == "done"
             assert _status(enhance_folder(str(folder), str(out), spec)) == "skipped"
     finally:
-        code_version.cache_clear()
+        forget()
         sys.modules.pop("darken_step", None)
     # and the darkening really ran: the delivered frames are a quarter as bright as upscaled
     assert float(next(read_frames(out / "a_final.mp4")).mean()) < 60
@@ -229,9 +231,9 @@ def test_composite_decodes_a_background_video_from_each_segments_start(tmp_path,
     each segment decodes only the background frames its own times cover, once each."""
     from vidpipe.media import background
     from vidpipe.media.probe import probe, scan_timestamps
+    from vidpipe.media.writer import LosslessWriter
     from vidpipe.steps import composite as step
     from vidpipe.steps.split import timeline
-    from vidpipe.media.writer import LosslessWriter
 
     back = clip(name="back", width=48, height=32, frames=96, fps=24, codec="ffv1", suffix=".mkv", audio=False)
     src = clip(width=48, height=32, frames=72, fps=24)
@@ -256,9 +258,9 @@ def test_composite_decodes_a_background_video_from_each_segments_start(tmp_path,
             for _ in range(seg.n_frames):
                 w.write(np.zeros((32, 48, 3), np.uint8))
                 m.write(np.zeros((32, 48, 4), np.uint8))  # alpha 0: all background
-        work = SegmentWork(info, seg, cfg, {"frames": str(frames), "matte": str(matte)}, (48, 32), segs.pts(seg))
+        work = SegmentWork(info, seg, cfg, Inputs(str(frames), str(matte)), (48, 32), segs.pts(seg))
         out = tmp_path / f"c{seg.index}.nut"
-        step.composite(info, seg, frames, matte, cfg, work.times, out)
+        run_to(step.STEP, work, out)
         needed = {max(i for i, t in enumerate(bg_times) if t <= time + 1e-9) for time in work.times}
         decoded = made[-1]._video.decoded[0]
         # forward from the segment's first background frame to its last, each frame once

@@ -4,9 +4,9 @@ and the upscale-image command."""
 import cv2
 import numpy as np
 import pytest
+from helpers import psnr
 from typer.testing import CliRunner
 
-from conftest import psnr
 from app.cli import app
 from vidpipe.media.frames import chw_float_to_hwc_u8
 from vidpipe.media.reader import read_frames
@@ -73,7 +73,8 @@ def test_upscale_image_command_small_tiles_have_no_seams(photo, tmp_path):
     cv2.imwrite(str(src), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
     runner = CliRunner()
     for name, tile in [("whole.png", 0), ("tiled.png", 32)]:
-        r = runner.invoke(app, ["upscale-image", str(src), str(tmp_path / name), "--scale", "4", "--tile", str(tile)])
+        r = runner.invoke(app, ["upscale-image", str(src), str(tmp_path / name), "--scale", "4", "--upscale-tile",
+                                str(tile)])
         assert r.exit_code == 0, r.output
     whole = cv2.imread(str(tmp_path / "whole.png"))
     tiled = cv2.imread(str(tmp_path / "tiled.png"))
@@ -84,5 +85,24 @@ def test_upscale_image_command_small_tiles_have_no_seams(photo, tmp_path):
 def test_upscale_image_unknown_model_is_one_line(photo, tmp_path):
     src = tmp_path / "in.png"
     cv2.imwrite(str(src), photo)
-    r = CliRunner().invoke(app, ["upscale-image", str(src), str(tmp_path / "o.png"), "--model", "nope"])
-    assert r.exit_code != 0 and "unknown upscale model 'nope'" in str(r.exception)
+    r = CliRunner().invoke(app, ["upscale-image", str(src), str(tmp_path / "o.png"), "--upscale-model", "nope"])
+    assert r.exit_code == 1 and "--upscale-model: unknown upscale model 'nope'" in " ".join(r.output.split())
+    old = CliRunner().invoke(app, ["upscale-image", str(src), str(tmp_path / "o.png"), "--model", "nope"])
+    assert "--model is now --upscale-model" in old.output and "unknown upscale model 'nope'" in old.output
+
+
+def test_upscale_image_takes_the_upscale_options_of_run_the_colour_fix_included(photo, tmp_path):
+    """The raw network, as the official Real-ESRGAN gives it, is one option away."""
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    rgb = cv2.cvtColor(cv2.imread(str(src)), cv2.COLOR_BGR2RGB)
+    got = {}
+    for name, extra in [("fixed", []), ("raw", ["--no-upscale-colour-fix"])]:
+        r = CliRunner().invoke(app, ["upscale-image", str(src), str(tmp_path / f"{name}.png"), "--target", "none",
+                                     "--scale", "2", "--upscale-backend", "ncnn", *extra])
+        assert r.exit_code == 0, r.output
+        got[name] = cv2.cvtColor(cv2.imread(str(tmp_path / f"{name}.png")), cv2.COLOR_BGR2RGB)
+    raw = FrameUpscaler(UpscaleConfig(target="none", scale=2, backend="ncnn", colour_fix=False), (160, 120),
+                        (320, 240))(rgb)
+    assert np.array_equal(got["raw"], raw)
+    assert not np.array_equal(got["fixed"], raw)

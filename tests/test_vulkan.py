@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from conftest import IN_CI
+from helpers import IN_CI
 
 VIDPIPE = str(Path(sys.executable).with_name("vidpipe"))
+pytestmark = pytest.mark.slow  # ncnn on a software Vulkan device, a process per case
 
 
 def _py(code: str, **env: str) -> dict:
@@ -42,7 +42,7 @@ def test_auto_never_runs_ncnn_on_a_software_vulkan_device_and_says_so(software_d
               "ncnn_sr.skipped_devices()]))", VIDPIPE_NCNN_VULKAN="auto")
     assert got[0] is None and "on ncnn/cpu" in got[1] and got[2] and "(cpu type)" in got[2][0]  # the run log names it
     doctor = subprocess.run([VIDPIPE, "doctor"], capture_output=True, text=True, timeout=300)
-    line = next(l for l in doctor.stdout.splitlines() if l.startswith("Vulkan (ncnn)"))
+    line = next(line for line in doctor.stdout.splitlines() if line.startswith("Vulkan (ncnn)"))
     assert "no GPU: ncnn runs on the CPU" in line and "(cpu type)" in line and "device:N" in line
 
 

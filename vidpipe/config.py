@@ -16,11 +16,15 @@ import warnings
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vidpipe.media.motion import CUT, parse_fps
 from vidpipe.models.registry import (
-    DEFAULT_INTERPOLATE_MODEL, DEFAULT_UPSCALE_MODEL, INTERPOLATE_MODELS, MODELS, UPSCALE_MODELS,
+    DEFAULT_INTERPOLATE_MODEL,
+    DEFAULT_UPSCALE_MODEL,
+    INTERPOLATE_MODELS,
+    MODELS,
+    UPSCALE_MODELS,
 )
 
 #: names of 0.1 -> their names now; the old ones are still accepted (with a warning) until 0.3
@@ -53,8 +57,10 @@ class JobSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_accept_old_names)
 
-    target: Literal["720p", "1080p", "2160p", "none"] = Field(
-        "1080p", title="Target size", description="Short side of the output (aspect kept); none = keep the input size",
+    target: Literal["720p", "1080p", "2160p", "none"] | None = Field(
+        None, title="Target size",
+        description="Short side of the output (aspect kept); none = keep the input size; default 1080p unless "
+                    "a scale is given",
         json_schema_extra=_step("upscale"),
     )
     scale: float | None = Field(
@@ -214,6 +220,9 @@ class JobSpec(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> JobSpec:
+        if self.scale is not None and self.target not in (None, "none"):
+            raise ValueError(f"give --target {self.target} (the short side of the output) or --scale (a factor), "
+                             "not both")
         if self.fps != "source" and self.matte_before_upscale:
             raise ValueError("--matte-before-upscale mattes the source's own frames, at the source's rate: "
                              "it cannot be combined with --fps")
@@ -234,6 +243,11 @@ class JobSpec(BaseModel):
             raise ValueError(f"unknown upscale model {v!r}; known: {', '.join(UPSCALE_MODELS)}")
         return v
 
+    @property
+    def size_target(self) -> str:
+        """The target the upscale applies: the one given, else 1080p (a scale, when given, overrides it)."""
+        return self.target or "1080p"
+
     @classmethod
     def step_of(cls, field: str) -> str:
         """The step that reads ``field``."""
@@ -252,6 +266,21 @@ class VideoLocation(BaseModel):
         "", title="Output file name", description="Default: <input name>_final.mp4 (see README, output names)",
         pattern=r"^[^/\\]*$",
     )
+
+
+def flag(name: str) -> str:
+    """The command-line option of the setting ``name`` (``restore_faces_model`` -> ``--restore-faces-model``)."""
+    return "--" + name.replace("_", "-")
+
+
+def explain(error: ValidationError) -> str:
+    """A settings error as one line, each problem under its option's name (the CLI, the UI and the API
+    say the same)."""
+    parts = []
+    for x in error.errors():
+        msg = x["msg"].removeprefix("Value error, ")
+        parts.append(f"{flag(str(x['loc'][0]))}: {msg}" if x["loc"] else msg)
+    return "; ".join(parts)
 
 
 def default_name(source: str | Path) -> str:

@@ -1,22 +1,30 @@
-"""Job-level helpers: which files to process, and whether an output is already
-complete for the same input and settings (so a folder sweep can skip it: with the
-same key the join would have, never a second copy of it)."""
+"""A run, prepared once (:func:`prepare`): which files to process, each output's name,
+each video's plan, and whether an output is already complete for the same input and
+settings (so a rerun skips it: with the same key the join would have, never a second
+copy of it). The CLI and the flows read the same preparation (:func:`prepared`)."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import threading
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidpipe import steps
-from vidpipe.config import default_name
-from vidpipe.errors import VidpipeError
+from vidpipe.config import JobSpec, default_name
+from vidpipe.errors import ModelNotAvailable, ProbeError, VidpipeError
+from vidpipe.hashing import file_identity
+from vidpipe.media import background
 from vidpipe.media.encode import read_source, source_id
-from vidpipe.media.probe import probe
-from vidpipe.pipeline import VideoPlan, plan_video
+from vidpipe.models import store
+from vidpipe.pipeline import VideoPlan, models, plan_video
 from vidpipe.steps.base import TAG_PREFIX
 from vidpipe.steps.export_alpha import read_tag
+from vidpipe.steps.probe import ProbeWork
 from vidpipe.steps.split import timeline
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp"}
@@ -56,7 +64,8 @@ def not_a_file(path: Path) -> str | None:
     return None
 
 
-def output_names(sources: list[str | Path], output_dir: str | Path) -> dict[Path, str]:
+def output_names(sources: list[str | Path], output_dir: str | Path, listing: tuple[Path, ...] | None = None
+                 ) -> dict[Path, str]:
     """The output file name of each input (README, "Output names"). Every output records
     the input that made it (a hash of its path, :func:`~vidpipe.media.encode.source_id`):
 
@@ -67,14 +76,13 @@ def output_names(sources: list[str | Path], output_dir: str | Path) -> dict[Path
        ``<stem>-<ext>_final.mp4`` where the extension tells them apart, else (or when that
        is taken too) ``<stem>-<8 hex of the input's full path>_final.mp4``.
 
-    Names are compared case-insensitively (macOS and Windows disks)."""
+    Names are compared case-insensitively (macOS and Windows disks). ``listing``: what
+    is in ``output_dir`` (:func:`_listing`), when the caller has listed it."""
     paths = [Path(s) for s in sources]
     folder = Path(output_dir)
-    made = _outputs_by_source(folder)
-    try:  # anything already there that is not an output of this run's inputs is never written over
-        present = {f.name.casefold() for f in folder.iterdir()} if folder.is_dir() else set()
-    except OSError:
-        present = set()
+    listing = _listing(folder) if listing is None else listing
+    made = _outputs_by_source(listing)
+    present = {f.name.casefold() for f in listing}  # anything there that is not an output of these inputs stays
     names: dict[Path, str] = {}
     mine = {source_id(p): p for p in paths}
     taken = {name.casefold() for name, sid in made.items() if sid not in mine}
@@ -128,47 +136,230 @@ def _hashed(p: Path, digits: int) -> str:
     return f"{p.stem}-{source_id(p)[:digits]}_final.mp4"  # the same hash the output records
 
 
-def _outputs_by_source(folder: Path) -> dict[str, str]:
-    """Delivered videos in ``folder`` that record their input: name -> source id."""
+def _listing(folder: Path) -> tuple[Path, ...]:
+    """What is in ``folder`` (nothing when it does not exist yet)."""
+    try:
+        return tuple(sorted(folder.iterdir())) if folder.is_dir() else ()
+    except OSError:
+        return ()
+
+
+def _outputs_by_source(listing: tuple[Path, ...]) -> dict[str, str]:
+    """Delivered videos among ``listing`` that record their input: name -> source id."""
     found = {}
-    if folder.is_dir():
-        for f in folder.glob("*_final.mp4"):
-            sid = read_source(f) if f.is_file() else None
-            if sid:
-                found[f.name] = sid
+    for f in listing:
+        sid = read_source(f) if f.name.endswith("_final.mp4") and f.is_file() else None
+        if sid:
+            found[f.name] = sid
     return found
 
 
-def plan_for(source: str | Path, output: str | Path, spec) -> VideoPlan:
-    """The plan of making ``output`` from ``source`` with ``spec`` (probe and split
-    are memoized, so the run that follows does not decode the file again)."""
-    info = probe(source)
-    return plan_video(info, timeline(info, steps.get("split").configure(spec, info)), spec, output)
+@dataclass
+class Video:
+    """One input of a run, and once prepared (:meth:`Batch.ready`), its plan. ``skip``: why
+    it is not a video file (a folder, a broken link); ``failure``: why it cannot be made
+    (an unreadable input, a model that cannot be had), said when the run reaches it."""
+
+    source: Path
+    output: Path | None = None
+    renamed: str = ""
+    plan: VideoPlan | None = None
+    skip: str = ""
+    failure: VidpipeError | None = None
+    identity: tuple = ()  # the input file's identity when it was probed
+    prepared: bool = False
+
+    @property
+    def error(self) -> str:
+        return str(self.failure) if self.failure is not None else ""
+
+    @property
+    def current(self) -> bool:
+        """Its outputs exist and carry the tags of exactly this plan (the join's key covers
+        the input's content, every setting, model file and code): a rerun skips it."""
+        return self.plan is not None and carries(self.plan)
+
+    def unchanged(self) -> bool:
+        """The input is still the file that was prepared."""
+        try:
+            return bool(self.identity) and file_identity(self.source) == self.identity
+        except OSError:
+            return False
 
 
-def is_current(source: str | Path, output: str | Path, spec) -> bool:
-    """True when ``output`` (and its alpha output, if asked for) exists and carries the
-    tag of exactly the plan this job would run now: the join's key, which covers the
-    input's content, every step's settings, model files and code."""
-    if not Path(output).is_file() or not Path(source).is_file():
-        return False
+@dataclass
+class Batch:
+    """A run over ``inputs`` into ``out`` with ``spec``: the background checked, the output
+    folder listed once and every output named, before any video starts; each video is
+    prepared once, when it is first needed (:meth:`ready`). The CLI and the flows read the
+    same batch (:func:`using`); nothing re-derives it."""
+
+    spec: JobSpec
+    inputs: tuple[str, ...]
+    out: Path
+    videos: list[Video] = field(default_factory=list)
+    listing: tuple[Path, ...] = ()  # what was in ``out``
+    _models: dict = field(default_factory=dict, repr=False)  # model name -> None (resolved) or its failure
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def video(self, source: str | Path) -> Video | None:
+        return next((v for v in self.videos if v.source == Path(source)), None)
+
+    def ready(self, video: Video, *, again: bool = False) -> Video:
+        """``video``, prepared: probed, split, its models resolved, planned, the first time
+        it is asked for (``again``: once more, for an input that changed since)."""
+        with self._lock:
+            if video.skip or (video.prepared and not again):
+                return video
+            video.plan, video.failure, video.identity = None, None, ()
+            _prepare(video, self.spec, self._resolve)
+            return video
+
+    def _resolve(self, specs: list) -> None:
+        """Each model file once per run: a download that failed is not tried again for the next video."""
+        for spec in dict.fromkeys(specs):
+            if spec.name not in self._models:
+                try:
+                    store.resolve([spec])
+                    self._models[spec.name] = None
+                except ModelNotAvailable as e:
+                    self._models[spec.name] = e
+            if self._models[spec.name] is not None:
+                raise self._models[spec.name]
+
+    @property
+    def all_current(self) -> bool:
+        """Every video's output is complete for these settings (preparing videos until one is not)."""
+        return bool(self.videos) and all(self.ready(v).current for v in self.videos)
+
+
+def carries(plan: VideoPlan) -> bool:
+    """Every delivered file of ``plan`` exists and carries the plan's tag."""
+    return all(Path(path).is_file() and read_tag(Path(path)) == tag for path, tag in plan.tags().items())
+
+
+def check(spec: JobSpec) -> None:
+    """What a job's settings name outside themselves (the background file), checked before
+    any video starts: one clear error. A file is read once per version of it."""
+    if spec.background != "none":
+        background.check(spec.background)
+
+
+def prepare(spec: JobSpec, inputs: list[str | Path], out: str | Path) -> Batch:
+    """A run: check the background, find the videos, list ``out`` once and name every
+    output. Videos are prepared as they are reached (:meth:`Batch.ready`)."""
+    check(spec)
+    out = Path(out)
+    found = find_videos(list(inputs))
+    files = [v for v in found if not_a_file(v) is None]
+    listing = _listing(out)
+    names = output_names(files, out, listing)
+    batch = Batch(spec, tuple(map(str, inputs)), out, listing=listing)
+    for src in found:
+        why = not_a_file(src)
+        if why is not None:
+            batch.videos.append(Video(src, skip=why, prepared=True))
+        else:
+            batch.videos.append(Video(src, out / names[src], why_named(src, names[src], out)))
+    return batch
+
+
+def prepare_video(source: str | Path, output: str | Path, spec: JobSpec, renamed: str = "") -> Video:
+    """One video on its own (a run started from the UI or the API): see :func:`_prepare`."""
+    video = Video(Path(source), Path(output), renamed)
+    _prepare(video, spec, store.resolve)
+    return video
+
+
+def _prepare(video: Video, spec: JobSpec, resolve) -> None:
+    """Probe and split the input, resolve the model files its steps load (found, else
+    downloaded, with progress) and plan every unit: after this, nothing opens a network
+    connection or decides anything again for this video."""
+    source = video.source
     try:
-        plan = plan_for(source, output, spec)
-    except VidpipeError:  # unusable input: the run says why
-        return False
-    return all(read_tag(Path(path)) == tag for path, tag in plan.tags().items())
+        try:
+            before = file_identity(source)
+        except OSError:
+            before = None  # the probe says why, in its own words
+        info = steps.get("probe").run(ProbeWork(str(source)))
+        video.identity = file_identity(source)
+        if video.identity != before:
+            raise ProbeError(f"{source}: changed while it was read (still being copied?); run again when it is "
+                             "complete")
+        resolve(models(spec, info))
+        video.plan = plan_video(info, timeline(info, steps.get("split").configure(spec, info)), spec, video.output)
+    except VidpipeError as e:
+        video.failure = e
+    except OSError as e:  # the input is unreadable or gone
+        video.failure = ProbeError(f"{source}: {e.strerror or e}")
+    finally:
+        video.prepared = True
 
 
-def segments_kept(source: str | Path, output: str | Path, spec) -> tuple[int, int]:
-    """(finished, all) segments of the first per-segment step of this job: what a rerun
-    takes from the cache."""
+_prepared: dict[tuple, list] = {}  # run key -> [batch, how many blocks use it]
+_prepared_lock = threading.Lock()
+
+
+def _batch_key(spec: JobSpec, inputs, out) -> tuple:
+    return spec.model_dump_json(), tuple(map(str, inputs)), str(Path(out).resolve())
+
+
+@contextlib.contextmanager
+def using(batch: Batch) -> Iterator[Batch]:
+    """Within this block, :func:`prepared` hands ``batch`` (and its videos) to whoever
+    asks for the same run: the CLI prepares, the flows it starts take it as it is."""
+    key = _batch_key(batch.spec, batch.inputs, batch.out)
+    with _prepared_lock:
+        entry = _prepared.get(key)
+        if entry is not None and entry[0] is batch:
+            entry[1] += 1
+        else:
+            _prepared[key] = [batch, 1]
+    try:
+        yield batch
+    finally:
+        with _prepared_lock:
+            entry = _prepared.get(key)
+            if entry is not None and entry[0] is batch:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del _prepared[key]
+
+
+def prepared(spec: JobSpec, inputs, out) -> Batch:
+    """The batch of this run: the one in use (:func:`using`), else prepared now."""
+    with _prepared_lock:
+        entry = _prepared.get(_batch_key(spec, inputs, out))
+    return entry[0] if entry is not None else prepare(spec, inputs, out)
+
+
+def prepared_video(source: str | Path, output: str | Path, spec: JobSpec) -> Video:
+    """One video of a batch in use, if it is that same file with the same output and
+    settings; else prepared now (a run started on its own: the UI, the API)."""
+    with _prepared_lock:
+        batches = [entry[0] for entry in _prepared.values()]
+    for batch in batches:
+        video = batch.video(source)
+        if video is None or batch.spec != spec or video.output != Path(output):
+            continue
+        batch.ready(video)
+        if video.failure is not None or video.unchanged():
+            return video
+        return batch.ready(video, again=True)
+    return prepare_video(source, output, spec)
+
+
+def segments_kept(batch: Batch) -> tuple[int, int]:
+    """(finished, all) segments of the first per-segment step, over the videos the run
+    reached and did not finish: what a rerun takes from the cache."""
     from vidpipe import telemetry
 
-    try:
-        plan = plan_for(source, output, spec)
-    except VidpipeError:
-        return 0, 0
-    if not plan.segment_steps:
-        return 0, 0
-    units = plan.of(plan.segment_steps[0])
-    return sum(1 for u in units if u.plan is not None and telemetry.finished(u.plan.out)), len(units)
+    kept = total = 0
+    for video in batch.videos:
+        plan = video.plan
+        if plan is None or not plan.segment_steps or video.current:
+            continue
+        units = plan.of(plan.segment_steps[0])
+        kept += sum(1 for u in units if u.plan is not None and telemetry.finished(u.plan.out))
+        total += len(units)
+    return kept, total

@@ -3,7 +3,7 @@ output and what it waits for, computed from the job alone before anything runs.
 
 The flow submits these units as they are (``flows/enhance_video.py``); the folder
 skip compares the join's key with the tag of the delivered file
-(:func:`vidpipe.jobs.is_current`); the disk check and the run report read the same
+(:attr:`vidpipe.jobs.Video.current`); the disk check and the run report read the same
 list. Nothing here runs a model or imports Prefect.
 
 Per-segment steps are wired by role (``vidpipe.steps.base``): each segment starts with
@@ -19,7 +19,7 @@ submits."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from vidpipe.media import writer
 from vidpipe.media.colour import kept
 from vidpipe.media.motion import Clock
 from vidpipe.media.probe import MediaInfo
-from vidpipe.steps.base import Plan, SegmentWork, Step, Stream
+from vidpipe.steps.base import Inputs, Plan, SegmentFile, SegmentWork, Step, Stream
 from vidpipe.steps.export_alpha import ExportAlphaWork, alpha_path
 from vidpipe.steps.join import JoinWork
 from vidpipe.steps.report import StepRow, summarize
@@ -45,6 +45,11 @@ class Planned:
     work: Any
     plan: Plan | None
     deps: tuple[int, ...] = ()
+
+
+def planned(step: Step, work) -> Planned:
+    """One unit of a video-level step (upload, report), planned on its own."""
+    return Planned(step, work, step.plan(work))
 
 
 @dataclass
@@ -136,6 +141,13 @@ def _depth(plan: Plan) -> float:
     return 2 * writer.DEEP.size_ratio / writer.size_ratio() if plan.deep else 1.0
 
 
+def models(spec, info: MediaInfo) -> list:
+    """Every model file (``ModelSpec``) the steps of ``spec`` load on ``info``: resolved
+    (found, else downloaded) before planning, which only reads their hashes."""
+    return [m for step in steps.segment_steps() if (config := step.configure(spec, info)) is not None
+            for m in step.models(config, info)]
+
+
 def plan_video(info: MediaInfo, timeline: Timeline, spec, output: str | Path) -> VideoPlan:
     """Plan every step of ``spec`` on the video ``info`` into ``output``."""
     plan = VideoPlan(info, timeline)
@@ -150,7 +162,7 @@ def plan_video(info: MediaInfo, timeline: Timeline, spec, output: str | Path) ->
         plan.final.append(seg_state["frames"].producer)
     join = steps.get("join")
     clock = state[0]["frames"].clock
-    work = JoinWork(info, tuple(s["frames"].path for s in state), _joined(state, "frames"), str(output),
+    work = JoinWork(info, tuple(s["frames"].source for s in state), _joined(state, "frames"), str(output),
                     join.configure(spec, info), clock)
     waits = sorted({r for i in plan.final for r in plan.ready(i)})
     plan.join = Planned(join, work, join.plan(work), tuple(waits))
@@ -162,15 +174,21 @@ def plan_video(info: MediaInfo, timeline: Timeline, spec, output: str | Path) ->
 
 @dataclass(frozen=True)
 class Track:
-    """What one role of a segment is so far: the file (None: the source's own frames; a
-    :class:`Stream` for a streamed step), its frame size, the unit that makes it, its
-    frames' timestamps and their clock (None: the source's)."""
+    """What one role of a segment is so far: the file (None: the source's own frames),
+    its frame size, the unit that makes it, its frames' timestamps and their clock (None:
+    the source's); ``stream``: a streamed step's frames, made inside join (no file)."""
 
-    path: str | Stream | None
+    path: str | None
     size: tuple[int, int]
     producer: int | None
     pts: tuple[int, ...]
     clock: Clock | None = None
+    stream: Stream | None = None
+
+    @property
+    def source(self) -> SegmentFile | Stream:
+        """What join reads for this segment."""
+        return self.stream or SegmentFile(self.path)
 
 
 def _joined(state: list[dict[str, Track]], role: str) -> tuple[int, ...]:
@@ -182,26 +200,25 @@ def _plan_step(plan: VideoPlan, step: Step, config, state: list[dict[str, Track]
     before: Planned | None = None
     given = [dict(s) for s in state]  # every segment's inputs, before this step replaces them
     for i, segment in enumerate(segments):
-        inputs, deps = {}, []
+        inputs, deps = Inputs(), []
         for role in step.consumes:
             if role not in given[i]:
                 raise ConfigError(f"step {step.name} reads {role!r}, but no step before it writes that")
             track = given[i][role]
-            if isinstance(track.path, Stream):
-                raise ConfigError(f"step {step.name} reads the {role} of {track.path.step.name}, which are made on the "
-                                  f"fly inside join; register {step.name} before {track.path.step.name}")
-            inputs[role] = track.path
+            if track.stream is not None:
+                raise ConfigError(f"step {step.name} reads the {role} of {track.stream.step.name}, which are made on "
+                                  f"the fly inside join; register {step.name} before {track.stream.step.name}")
+            inputs = replace(inputs, **{role: track.path})
             if track.producer is not None:
                 deps.append(track.producer)
         if step.needs.chain and before is not None:
-            inputs["prev"] = str(before.plan.out)
-            inputs["prev_frames"] = before.work.inputs.get("frames")
+            inputs = replace(inputs, prev=str(before.plan.out), prev_frames=before.work.inputs.frames)
             deps.append(len(plan.items) - 1)
         around: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
         if n := step.needs.context:  # the neighbours' own inputs, what makes them, their timestamps
             for name, j in (("before", i - 1), ("after", i + 1)):
                 if 0 <= j < len(segments):
-                    inputs[name] = given[j]["frames"].path
+                    inputs = replace(inputs, **{name: given[j]["frames"].path})
                     if given[j]["frames"].producer is not None:
                         deps.append(given[j]["frames"].producer)
             around = (given[i - 1]["frames"].pts[-n:] if i else (),
@@ -212,11 +229,12 @@ def _plan_step(plan: VideoPlan, step: Step, config, state: list[dict[str, Track]
                            frames.clock, around)
         unit = Planned(step, work, step.plan(work), tuple(dict.fromkeys(deps)))
         plan.items.append(unit)
-        out = Stream(step, work, unit.plan) if step.needs.streamed else str(unit.plan.out)
+        streamed = step.needs.streamed
         retimed = unit.plan.pts is not None
-        state[i][step.produces] = Track(out, unit.plan.size, len(plan.items) - 1,
+        state[i][step.produces] = Track(None if streamed else str(unit.plan.out), unit.plan.size, len(plan.items) - 1,
                                         unit.plan.pts if retimed else frames.pts,
-                                        unit.plan.clock if retimed else frames.clock)
+                                        unit.plan.clock if retimed else frames.clock,
+                                        Stream(step, work, unit.plan) if streamed else None)
         before = unit
 
 
@@ -228,7 +246,7 @@ def _plan_export(plan: VideoPlan, state: list[dict[str, Track]], output: Path, f
     # a matte smaller than the frames it was made for (matte before upscale, an input's
     # own alpha) takes its colour from those frames, with the alpha scaled up
     low_res = any(u.plan.size != u.work.size for u in matte_units)
-    colors = tuple(u.work.inputs.get("frames") for u in matte_units) if low_res else None
+    colors = tuple(u.work.inputs.frames for u in matte_units) if low_res else None
     deps = [m.producer for m in mattes] + ([d for u in matte_units for d in u.deps] if low_res else [])
     work = ExportAlphaWork(plan.info, tuple(m.path for m in mattes), _joined(state, "matte"),
                            str(alpha_path(output, fmt)), fmt, colors, hdr if colors else 0, mattes[0].clock)

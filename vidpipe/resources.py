@@ -12,8 +12,8 @@ from pathlib import Path
 
 from vidpipe.errors import OutputError, VidpipeError
 from vidpipe.hashing import digest
-from vidpipe.paths import home
 from vidpipe.media.writer import size_ratio
+from vidpipe.paths import home
 
 GB = 1e9
 

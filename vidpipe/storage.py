@@ -177,7 +177,7 @@ def upload(
         )
     except UploadError:
         raise
-    except Exception as e:  # noqa: BLE001 - sorted into one clear line by classify
+    except Exception as e:  # sorted into one clear line by classify
         if type(e).__module__.startswith(("botocore", "boto3", "s3transfer")) or isinstance(e, OSError):
             raise classify(_root_cause(e), target, "upload") from e
         raise

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import cv2
 import numpy as np
 
 from vidpipe.errors import ConfigError, ProbeError
-from vidpipe.hashing import file_sha256
+from vidpipe.hashing import file_identity, file_sha256
 from vidpipe.media.probe import probe, scan_timestamps
 
 KEYWORDS = ("none", "blur")
@@ -42,13 +43,34 @@ def resolve(spec: str, folders: tuple[str, ...] = ("backgrounds",)) -> str:
 
 
 def check(spec: str) -> str:
-    """Resolve and validate a background; returns its identity for cache keys."""
+    """Resolve and validate a background; returns its identity for cache keys. A file is
+    read once per version of it (every video of a run, and every plan, ask)."""
     spec = resolve(spec)
     if spec in KEYWORDS or _HEX.match(spec):
         return spec.lower()
     path = Path(spec)
+    try:
+        ident = file_identity(path)
+    except OSError:
+        ident = None  # said by the inspection, in its own words
+    with _lock:
+        if ident is not None and ident in _checked:
+            return _checked[ident]
+    identity = _inspect(path)
+    if ident is not None:
+        with _lock:
+            _checked[ident] = identity
+    return identity
+
+
+_checked: dict[tuple, str] = {}
+_lock = threading.Lock()
+
+
+def _inspect(path: Path) -> str:
+    """Decode ``path`` enough to know it is a usable image or video; its identity."""
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        if cv2.imread(spec, cv2.IMREAD_COLOR) is None:
+        if cv2.imread(str(path), cv2.IMREAD_COLOR) is None:
             raise ConfigError(f"background {path}: not an image OpenCV can read")
     else:
         try:

@@ -112,6 +112,15 @@ class Clock:
         return float(self.time(pts))
 
 
+def output_rate(fps: str, source_fps: float, vfr: bool) -> Fraction | None:
+    """The rate the setting ``fps`` asks of a source, or None when its frames keep their
+    timing (``source``, or a constant-rate source already at that rate)."""
+    rate = target_rate(fps, source_fps)
+    if rate is None or (not vfr and rate == Fraction(source_fps).limit_denominator(1001)):
+        return None
+    return rate
+
+
 def source_clock(time_base: str, fps: float, start: int, frames: int) -> Clock:
     return Clock(time_base, str(Fraction(fps).limit_denominator(100000)), start, frames)
 

@@ -77,15 +77,15 @@ def partial_name(path: Path) -> Path:
 _PARTIAL = re.compile(r"^\..+\.(\d+)\.partial(\.[^.]+)?$")
 
 
-def clean_partials(folder: str | Path) -> int:
+def clean_partials(folder: str | Path, listing: tuple[Path, ...] | None = None) -> int:
     """Remove partial files and folders a killed run left behind (``.<name>.<pid>.partial.<ext>``,
     a PNG sequence's ``.<name>.<pid>.partial/``) whose writer process is gone. Returns how
-    many were removed."""
+    many were removed. ``listing``: the folder's entries, when the caller has listed it."""
     removed = 0
     folder = Path(folder)
-    if not folder.is_dir():
-        return 0
-    for f in folder.glob(".*.partial*"):
+    if listing is None:
+        listing = tuple(folder.glob(".*.partial*")) if folder.is_dir() else ()
+    for f in listing:
         match = _PARTIAL.match(f.name)
         if match is None or _alive(int(match.group(1))):
             continue

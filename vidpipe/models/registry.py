@@ -154,6 +154,6 @@ def model_fingerprint(spec: ModelSpec, backend: str = "ncnn") -> str:
     """A hash of the model files a backend will load (part of every cache key)."""
     if backend == "ncnn":
         return digest(spec.name, "ncnn", *(file_sha256(f) for f in ncnn_files(spec)))
-    from vidpipe.models.store import locate
+    from vidpipe.models.store import fingerprint
 
-    return digest(spec.name, backend, file_sha256(locate(spec)))
+    return digest(spec.name, backend, fingerprint(spec))

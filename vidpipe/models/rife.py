@@ -30,7 +30,7 @@ def _modules():
     """The network's modules (torch imported only when a model is built)."""
     import torch
     from torch import nn
-    from torch.nn import functional as F  # noqa: N812
+    from torch.nn import functional as F
 
     def act() -> nn.Module:
         return nn.LeakyReLU(0.2, inplace=True)
@@ -184,7 +184,7 @@ class Interpolator:
     def _tensor(self, hwc: np.ndarray):
         """HWC uint8/uint16 RGB -> 1x3xHxW float 0..1 BGR on the device, padded to the flow scales."""
         import torch
-        from torch.nn import functional as F  # noqa: N812
+        from torch.nn import functional as F
 
         for held, t in self._held:
             if held is hwc:

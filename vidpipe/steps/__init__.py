@@ -13,7 +13,17 @@ from contextlib import contextmanager
 
 from vidpipe.errors import ConfigError
 from vidpipe.steps import (
-    composite, export_alpha, interpolate, join, matte, probe, report, restore_faces, split, upload, upscale,
+    composite,
+    export_alpha,
+    interpolate,
+    join,
+    matte,
+    probe,
+    report,
+    restore_faces,
+    split,
+    upload,
+    upscale,
 )
 from vidpipe.steps.base import Needs, Plan, SegmentWork, Step, execute
 

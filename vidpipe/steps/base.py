@@ -24,8 +24,8 @@ task factory in ``tasks/``, a plain Python call, a test) only adds what it is ab
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -88,22 +88,28 @@ def input_name(info: MediaInfo, segment: Segment, path: str | None) -> str:
 
 
 @dataclass(frozen=True)
-class SegmentWork:
-    """One segment for a per-segment step.
+class Inputs:
+    """A segment unit's upstream files. ``None`` is the source video's own frames."""
 
-    ``inputs``: the upstream files by role (``"frames"``: the colour frames so far,
-    ``"matte"``: the matte; ``None`` means the source video's own frames), plus, for a
-    chained step, ``"prev"`` (this step's output for the previous segment) and
-    ``"prev_frames"`` (the previous segment's ``"frames"`` input); for a step reading
-    context (``Needs.context``), ``"before"`` and ``"after"``: the previous and next
-    segment's ``"frames"`` input (``previous``/``following`` say which segments; None:
-    there is none). ``size``: the size of the ``"frames"`` input. ``pts``: its frames'
-    timestamps, in order, on ``clock`` (None: the source's own)."""
+    frames: str | None = None  # the colour frames so far (role "frames")
+    matte: str | None = None  # the matte (role "matte")
+    prev: str | None = None  # a chained step: its own output for the previous segment
+    prev_frames: str | None = None  # a chained step: the previous segment's frames input
+    before: str | None = None  # a context step: the previous segment's frames input (if ``work.previous``)
+    after: str | None = None  # a context step: the next segment's frames input (if ``work.following``)
+
+
+@dataclass(frozen=True)
+class SegmentWork:
+    """One segment for a per-segment step: its upstream files (``inputs``), and the
+    previous and next segments (``previous``/``following``; None: there is none).
+    ``size``: the size of the frames input. ``pts``: its frames' timestamps, in order,
+    on ``clock`` (None: the source's own)."""
 
     info: MediaInfo
     segment: Segment
     config: Any
-    inputs: Mapping[str, str | None] = field(default_factory=dict)
+    inputs: Inputs = Inputs()
     size: tuple[int, int] = (0, 0)
     pts: tuple[int, ...] = ()
     previous: Segment | None = None
@@ -162,6 +168,11 @@ class Step:
         """This step's config for a job on ``info``, or None when the job does not use it."""
         return None
 
+    def models(self, config, info: MediaInfo) -> tuple:
+        """The model files (``ModelSpec``) this step's units load, for ``config`` on ``info``:
+        found or downloaded before any planning (``plan`` only reads their hashes)."""
+        return ()
+
     def plan(self, work) -> Plan | None:
         return None
 
@@ -203,9 +214,26 @@ class Step:
 
 
 @dataclass(frozen=True)
+class SegmentFile:
+    """A segment's frames in a lossless file, as join reads them. ``name`` carries the key
+    of the unit that made it."""
+
+    path: str
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    def frames(self, fmt: str = "rgb24") -> Iterator:
+        from vidpipe.media.reader import read_frames
+
+        return read_frames(self.path, fmt=fmt)
+
+
+@dataclass(frozen=True)
 class Stream:
-    """A streamed step's output for one segment: what the reading step (join) gets in
-    place of a file. ``name`` carries the plan key, as a file name does."""
+    """A streamed step's output for one segment: read like a :class:`SegmentFile`, made on
+    the fly. ``name`` carries the plan key, as a file name does."""
 
     step: Step
     work: Any
@@ -215,8 +243,16 @@ class Stream:
     def name(self) -> str:
         return f"{self.step.name}-{self.work.label}-{self.plan.key[:16]}"
 
-    def frames(self) -> Iterator:
-        return self.step.frames(self.work, self.plan)
+    def frames(self, fmt: str = "rgb24") -> Iterator:
+        return self.step.frames(self.work, self.plan)  # in the step's own format, which join's matches
+
+
+def run_to(step: Step, work, out: str | Path, on_frame: OnFrame = None):
+    """Run ``step`` on ``work`` into the file ``out`` (tools, tests, the bench): the step's
+    own plan, with its output placed there."""
+    import dataclasses
+
+    return step.run(work, dataclasses.replace(step.plan(work), out=Path(out)), on_frame)
 
 
 def execute(
@@ -241,7 +277,7 @@ def execute(
             return step.run(work, plan, tick)
     except (VidpipeError, OSError, MemoryError):  # said clearly already, or transient (retried)
         raise
-    except Exception as e:  # noqa: BLE001 - a library's own error: one line naming the step
+    except Exception as e:  # a library's own error: one line naming the step
         raise StepFailed(f"{_where(work)}: {step.name} failed: {one_line(e)}") from e
 
 

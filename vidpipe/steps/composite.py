@@ -5,9 +5,8 @@ streamed into join (no intermediate file)."""
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from vidpipe.media.frames import blend, blend_deep, cutout, rotate_upright
 from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import frame_size, read_frames
-from vidpipe.media.segments import Segment
 from vidpipe.steps.base import Needs, Plan, SegmentWork, Step, input_name
 from vidpipe.version import code_version
 
@@ -34,41 +32,34 @@ class CompositeConfig:
     hdr: int = 0  # HDR kept: 16-bit frames in this transfer, the (SDR) background placed inside it
 
 
-def plan(
-    info: MediaInfo, segment: Segment, upstream: str | None, matte_file: str, cfg: CompositeConfig, size=None
-) -> Plan:
+def plan(work: SegmentWork) -> Plan:
     """The key covers the frames and matte (their file names carry their keys) and the
     background's content. No file: the frames are made inside join."""
-    code = code_version(__name__, "vidpipe.media.background", "vidpipe.media.frames")
+    cfg, i = work.config, work.inputs
     identity = cfg.identity or bg.check(cfg.background)
-    key = digest("composite", code, input_name(info, segment, upstream), Path(matte_file).name, identity, cfg.hdr)
-    return Plan(key, None, size, frames=segment.n_frames)
+    key = digest("composite", code_version(__name__), input_name(work.info, work.segment, i.frames),
+                 Path(i.matte).name, identity, cfg.hdr)
+    return Plan(key, None, work.size, frames=work.frames)
 
 
-def composite_frames(
-    info: MediaInfo,
-    segment: Segment,
-    upstream: str | Path | None,
-    matte_file: str | Path,
-    cfg: CompositeConfig,
-    times: Sequence[float],
-    size: tuple[int, int] | None = None,
-) -> Iterator[np.ndarray]:
+def composite_frames(work: SegmentWork) -> Iterator[np.ndarray]:
     """The segment's frames on the new background, one at a time (HWC uint8 RGB at the
-    ``upstream`` frames' ``size``). ``times``: each frame's presentation time in seconds
-    (picks background video frames, decoded from the segment's start, never from 0).
+    frames input's size). Each frame's time (``work.times``) picks the background video's
+    frame, decoded from the segment's start, never from 0.
 
     At full size, RVM's predicted foreground is in the matte file, so only the matte is
     decoded; the colour frames are read too only for ``blur`` (it blurs them) or when
     the matte is smaller than them (matte before upscale, an input's own alpha)."""
+    info, segment, cfg, times = work.info, work.segment, work.config, work.times
+    upstream, matte_file = work.inputs.frames, work.inputs.matte
     if upstream is None:
         colour = lambda: read_frames(info.path, info.video_index, segment)  # noqa: E731 - the source's own frames
-        size = size or (info.width, info.height)
+        size = (info.width, info.height)
     else:
         colour = lambda: read_frames(upstream)  # noqa: E731
-        size = size or frame_size(upstream)
+        size = work.size if work.size != (0, 0) else frame_size(upstream)
     if cfg.hdr:
-        yield from _deep_frames(info, segment, upstream, matte_file, cfg, times, size)
+        yield from _deep_frames(work, size)
         return
     w, h = size
     needs_colour = cfg.background == "blur" or frame_size(matte_file) != (w, h)
@@ -87,12 +78,14 @@ def composite_frames(
         back.close()
 
 
-def _deep_frames(info, segment, upstream, matte_file, cfg: CompositeConfig, times, size) -> Iterator[np.ndarray]:
+def _deep_frames(work: SegmentWork, size: tuple[int, int]) -> Iterator[np.ndarray]:
     """HDR kept: the 16-bit colour frames over the background brought into the same HDR
     signal (:func:`vidpipe.media.tonemap.from_sdr`: SDR white at HDR reference white).
     Inside the person the frames' own pixels; at the matte's soft edges RVM's predicted
     foreground (made on the SDR view) brought back the same way, so hair carries no
     halo of the old background; a matte smaller than the frames is scaled up to them."""
+    info, segment, cfg, times = work.info, work.segment, work.config, work.times
+    upstream, matte_file = work.inputs.frames, work.inputs.matte
     w, h = size
     colour = read_frames(upstream, fmt="rgb48") if upstream else read_frames(
         info.path, info.video_index, segment, fmt="rgb48")
@@ -121,21 +114,11 @@ def _deep_frames(info, segment, upstream, matte_file, cfg: CompositeConfig, time
         back.close()
 
 
-def composite(
-    info: MediaInfo,
-    segment: Segment,
-    upstream: str | Path | None,
-    matte_file: str | Path,
-    cfg: CompositeConfig,
-    times: Sequence[float],
-    out: Path,
-    on_frame: Callable[[int], None] | None = None,
-) -> Path:
-    """The same frames written to the lossless file ``out`` (tools, tests, the bench)."""
-    size = frame_size(upstream) if upstream else (info.width, info.height)
-    frames = composite_frames(info, segment, upstream, matte_file, cfg, times, size)
-    return write_segment(frames, lambda f: f, out, size, info.fps, segment.n_frames, deep=bool(cfg.hdr),
-                         on_frame=on_frame)
+def composite(work: SegmentWork, plan: Plan, on_frame: Callable[[int], None] | None = None) -> Path:
+    """The same frames written to the lossless file ``plan.out`` (tools, tests, the bench)."""
+    size = frame_size(work.inputs.frames) if work.inputs.frames else (work.info.width, work.info.height)
+    return write_segment(composite_frames(work), lambda f: f, plan.out, size, work.fps, work.frames,
+                         deep=bool(work.config.hdr), on_frame=on_frame)
 
 
 class Composite(Step):
@@ -155,12 +138,14 @@ class Composite(Step):
         return CompositeConfig(bg.resolve(spec.background), bg.check(spec.background), kept(spec.hdr, info))
 
     def plan(self, work: SegmentWork) -> Plan:
-        planned = plan(work.info, work.segment, work.inputs["frames"], work.inputs["matte"], work.config, work.size)
-        return dataclasses.replace(planned, frames=work.frames)
+        return plan(work)
+
+    def run(self, work: SegmentWork, plan: Plan, on_frame=None) -> str:
+        """The frames into a file, when a caller asks for one (join streams them instead)."""
+        return str(composite(work, plan, on_frame))
 
     def frames(self, work: SegmentWork, plan: Plan) -> Iterator[np.ndarray]:
-        i = work.inputs
-        return composite_frames(work.info, work.segment, i["frames"], i["matte"], work.config, work.times, work.size)
+        return composite_frames(work)
 
     def describe(self, work: SegmentWork) -> str:
         return f"background {work.config.background}, inside join"

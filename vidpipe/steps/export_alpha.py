@@ -93,30 +93,21 @@ def _rgba(matte_files: Sequence[str | Path], color_files: Sequence[str | Path] |
             yield cutout(rgba, color)
 
 
-def export_alpha(
-    matte_files: Sequence[str | Path],
-    info: MediaInfo,
-    timestamps: Sequence[int],
-    out: Path,
-    fmt: str,
-    tag: str = "",
-    color_files: Sequence[str | Path] | None = None,
-    on_frame: Callable[[int], None] | None = None,
-    hdr: int = 0,
-    peak: float = 1000.0,
-    clock: Clock | None = None,
-) -> Delivery:
-    """Write the RGBA matte segments as ``fmt`` at ``out`` (a folder for png). Always SDR
-    BT.709 (HDR kept: the colour segments are tone-mapped; an alpha export is for editors)."""
-    frames = _rgba(matte_files, color_files, hdr, peak)
+def export_alpha(work: ExportAlphaWork, out: str | Path, *, tag: str = "",
+                 on_frame: Callable[[int], None] | None = None) -> Delivery:
+    """Write the RGBA matte segments as ``work.fmt`` at ``out`` (a folder for png). Always
+    SDR BT.709 (HDR kept: the colour segments are tone-mapped, from the content's own peak,
+    which is in the key by the file's hash; an alpha export is for editors)."""
+    info, fmt = work.info, work.fmt
+    frames = _rgba(work.mattes, work.colors, work.hdr, info.peak)
     if fmt == "png":
-        return _png_sequence(frames, info, Path(out), tag, on_frame, len(timestamps))
+        return _png_sequence(frames, info, Path(out), tag=tag, on_frame=on_frame, expected=len(work.timestamps))
     if fmt not in FORMATS:
         raise ConfigError(f"--export-alpha must be prores, webm, png or none, got {fmt!r}")
-    return deliver(frames, info, timestamps, out, FORMATS[fmt][0], tag=tag, on_frame=on_frame, clock=clock)
+    return deliver(frames, info, work.timestamps, out, FORMATS[fmt][0], tag=tag, on_frame=on_frame, clock=work.clock)
 
 
-def _png_sequence(frames: Iterator[np.ndarray], info: MediaInfo, out: Path, tag: str, on_frame,
+def _png_sequence(frames: Iterator[np.ndarray], info: MediaInfo, out: Path, *, tag: str, on_frame,
                   expected: int) -> Delivery:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -143,7 +134,7 @@ def _png_sequence(frames: Iterator[np.ndarray], info: MediaInfo, out: Path, tag:
 
 
 def plan(work: ExportAlphaWork) -> Plan:
-    code = code_version(__name__, "vidpipe.media.encode", "vidpipe.media.frames")
+    code = code_version(__name__)
     out = Path(work.out).resolve()
     names = [Path(p).name for p in work.mattes]
     colors = [Path(p).name for p in work.colors or ()]
@@ -160,8 +151,7 @@ class ExportAlpha(Step):
         return plan(work)
 
     def run(self, work: ExportAlphaWork, plan: Plan, on_frame=None) -> Delivery:
-        return export_alpha(work.mattes, work.info, work.timestamps, plan.out, work.fmt, plan.tag, work.colors, on_frame,
-                            work.hdr, work.info.peak, work.clock)  # the peak follows the content: in the key by its hash
+        return export_alpha(work, plan.out, tag=plan.tag, on_frame=on_frame)
 
     def describe(self, work: ExportAlphaWork) -> str:
         return {"prores": "ProRes 4444", "webm": "VP9 with alpha", "png": "RGBA PNG"}.get(work.fmt, work.fmt)

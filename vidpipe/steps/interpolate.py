@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from vidpipe.errors import ConfigError
-from vidpipe.hashing import digest, file_sha256
+from vidpipe.hashing import digest
 from vidpipe.media import motion
 from vidpipe.media.colour import kept
 from vidpipe.media.pipeline import write_segment
@@ -54,10 +54,7 @@ class InterpolateConfig:
 def output_rate(spec, info: MediaInfo) -> Fraction | None:
     """The rate ``spec`` asks of ``info``, or None when its frames keep their timing
     (no ``--fps``, or a constant-rate source already at that rate)."""
-    rate = motion.target_rate(spec.fps, info.fps)  # JobSpec normalised it
-    if rate is None or (not info.vfr and rate == Fraction(info.fps).limit_denominator(1001)):
-        return None
-    return rate
+    return motion.output_rate(spec.fps, info.fps, info.vfr)  # JobSpec normalised it
 
 
 def output_clock(work: SegmentWork) -> tuple[motion.Clock, range]:
@@ -83,11 +80,11 @@ def plan(work: SegmentWork) -> Plan:
         if seg is not None and seg.n_frames < motion.CONTEXT:
             raise ConfigError(f"{info.path}: segment {seg.index} has {seg.n_frames} frames; interpolate reads "
                               f"{motion.CONTEXT} of each neighbour: use a longer --segment-seconds")
-    model = file_sha256(store.locate(registry.get(cfg.model, "interpolate")))
-    code = code_version(__name__, "vidpipe.media.motion", "vidpipe.models.rife")
-    inputs = [input_name(info, work.segment, i.get("frames"))]
+    model = store.fingerprint(registry.get(cfg.model, "interpolate"))
+    code = code_version(__name__)
+    inputs = [input_name(info, work.segment, i.frames)]
     for name, seg in (("before", work.previous), ("after", work.following)):
-        inputs.append(input_name(info, seg, i[name]) if name in i else None)
+        inputs.append(input_name(info, seg, getattr(i, name)) if seg is not None else None)
     from vidpipe.models.rife import device_label
 
     key = digest("interpolate", code, inputs, work.around, asdict(cfg), model, device_label(), ks.start, ks.stop,
@@ -110,7 +107,7 @@ class _Frames:
         self.fmt = "rgb48" if work.config.hdr else "rgb24"
 
     def _read(self, name: str, segment) -> Iterator[np.ndarray]:
-        path = self.work.inputs.get(name)
+        path = getattr(self.work.inputs, name)
         info = self.work.info
         if path is None:
             return read_frames(info.path, info.video_index, segment, fmt=self.fmt)
@@ -118,7 +115,7 @@ class _Frames:
 
     def before(self) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
         """The previous input's last context frames: (thumbnails, the last :data:`_REACH` frames), by index."""
-        if "before" not in self.work.inputs:
+        if self.work.previous is None:
             return {}, {}
         n, first = len(self.work.around[0]), self.work.segment.first_frame
         thumbs, frames = collections.deque(maxlen=n), collections.deque(maxlen=_REACH)
@@ -134,7 +131,7 @@ class _Frames:
 
     def after(self) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
         """The next input's first context frames: (thumbnails, the first :data:`_REACH` frames), by index."""
-        if "after" not in self.work.inputs:
+        if self.work.following is None:
             return {}, {}
         n, first = len(self.work.around[1]), self.work.following.first_frame
         thumbs, kept = {}, {}
@@ -247,6 +244,9 @@ class Interpolate(Step):
             return None
         return InterpolateConfig(str(rate), spec.interpolate_model, spec.interpolate_cut, spec.interpolate_dedup,
                                  kept(spec.hdr, info))
+
+    def models(self, config: InterpolateConfig, info: MediaInfo) -> tuple:
+        return (registry.get(config.model, "interpolate"),)
 
     def plan(self, work: SegmentWork) -> Plan:
         return plan(work)

@@ -4,13 +4,13 @@ check the result against the source and only then rename it into place. The
 encoder is :mod:`vidpipe.media.encode`.
 
 The output carries its plan's key as a metadata tag (``comment = vidpipe:<key>``): the
-folder skip (:func:`vidpipe.jobs.is_current`) plans the same job and compares, so
+folder skip (:attr:`vidpipe.jobs.Video.current`) plans the same job and compares, so
 "skipped" and "cached" can never disagree."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,15 +19,14 @@ from vidpipe.media.colour import TRANSFER_NAMES, kept
 from vidpipe.media.encode import Delivery, EncodeConfig, deliver, hdr_encode, resolve_codec
 from vidpipe.media.motion import Clock
 from vidpipe.media.probe import MediaInfo
-from vidpipe.media.reader import read_frames
-from vidpipe.steps.base import Needs, Plan, Step, Stream
+from vidpipe.steps.base import Needs, Plan, SegmentFile, Step, Stream
 from vidpipe.version import code_version
 
 
 @dataclass(frozen=True)
 class JoinWork:
     info: MediaInfo
-    segments: tuple[str | Stream, ...]  # each segment's final frames (a file, or a streamed step's), in order
+    segments: tuple[SegmentFile | Stream, ...]  # each segment's final frames (a file, or a streamed step's), in order
     timestamps: tuple[int, ...]
     out: str
     encode: EncodeConfig = EncodeConfig()
@@ -47,34 +46,22 @@ class JoinWork:
         return len(self.timestamps)
 
 
-def join(
-    segment_files: Sequence[str | Path | Stream],
-    info: MediaInfo,
-    timestamps: Sequence[int],
-    out: str | Path,
-    encode: EncodeConfig = EncodeConfig(),
-    *,
-    tag: str = "",
-    on_frame: Callable[[int], None] | None = None,
-    clock: Clock | None = None,
-) -> Delivery:
-    """Write ``out`` from the processed segments (HWC frames in stored orientation): each
-    a lossless file, or a streamed step's frames, made here as they are encoded;
-    ``timestamps`` on ``clock`` (None: the source's)."""
+def join(work: JoinWork, out: str | Path, *, tag: str = "", on_frame: Callable[[int], None] | None = None) -> Delivery:
+    """Write ``out`` from the processed segments (HWC frames in stored orientation), each
+    read as a file or made as it is encoded (a streamed step's), with ``work.timestamps``
+    on ``work.clock`` (None: the source's)."""
+    encode = work.encode
     fmt = "rgb48" if encode.hdr else "rgba" if encode.alpha else "rgb24"
-    frames = itertools.chain.from_iterable(
-        f.frames() if isinstance(f, Stream) else read_frames(f, fmt=fmt) for f in segment_files
-    )
-    return deliver(frames, info, timestamps, out, encode, tag=tag, on_frame=on_frame, clock=clock)
+    frames = itertools.chain.from_iterable(source.frames(fmt) for source in work.segments)
+    return deliver(frames, work.info, work.timestamps, out, encode, tag=tag, on_frame=on_frame, clock=work.clock)
 
 
 def plan(work: JoinWork) -> Plan:
-    """The segment file names carry the upstream keys: changing any step re-joins."""
-    code = code_version(__name__, "vidpipe.media.encode", "vidpipe.media.frames")
+    """The segment names carry the upstream keys: changing any step re-joins."""
     out = Path(work.out).resolve()
-    names = [p.name if isinstance(p, Stream) else Path(p).name for p in work.segments]
-    return Plan(digest("join", code, work.info.sha256, names, work.encode, work.clock, str(out)), out,
-                frames=work.frames, delivery=True)
+    names = [source.name for source in work.segments]
+    return Plan(digest("join", code_version(__name__), work.info.sha256, names, work.encode, work.clock, str(out)),
+                out, frames=work.frames, delivery=True)
 
 
 class Join(Step):
@@ -91,8 +78,7 @@ class Join(Step):
         return plan(work)
 
     def run(self, work: JoinWork, plan: Plan, on_frame=None) -> Delivery:
-        return join(work.segments, work.info, work.timestamps, plan.out, work.encode, tag=plan.tag, on_frame=on_frame,
-                    clock=work.clock)
+        return join(work, plan.out, tag=plan.tag, on_frame=on_frame)
 
     def describe(self, work: JoinWork) -> str:
         e = work.encode

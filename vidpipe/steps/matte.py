@@ -8,7 +8,6 @@ own alpha (``input_alpha``) is copied instead of matted."""
 from __future__ import annotations
 
 import collections
-import dataclasses
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -17,15 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from vidpipe import gpu
-from vidpipe.hashing import digest, file_sha256
+from vidpipe.hashing import digest
+from vidpipe.media import motion
 from vidpipe.media.colour import kept
 from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import frame_size, read_frames, read_sdr
-from vidpipe.media.segments import Segment
 from vidpipe.media.writer import segment_path
 from vidpipe.models import registry, rvm_onnx, store
-from vidpipe.steps import interpolate
 from vidpipe.steps.base import Needs, Plan, SegmentWork, Step, input_name
 from vidpipe.version import code_version
 
@@ -61,30 +59,30 @@ def load_state(path: Path) -> rvm_onnx.State | None:
         return None
 
 
-def plan(
-    info: MediaInfo, segment: Segment, upstream: str | None, cfg: MatteConfig, prev: str | None = None,
-    prev_upstream: str | None = None, size: tuple[int, int] | None = None, previous: Segment | None = None,
-) -> Plan:
+def plan(work: SegmentWork) -> Plan:
     """The key follows the chain: the previous segment's matte (its file name carries
     its key) or, for the warm-up, the previous segment's input frames."""
-    code = code_version(__name__, "vidpipe.models.rvm_onnx")
+    cfg, info, segment, i = work.config, work.info, work.segment, work.inputs
+    code = code_version(__name__)
     source = (info.width, info.height)
     if cfg.input_alpha:
         key = digest("matte", code, info.sha256, segment.first_frame, segment.n_frames, asdict(cfg))
         size = source
     else:
-        model = file_sha256(store.locate(registry.get(cfg.model, "matte")))
+        model = store.fingerprint(registry.get(cfg.model, "matte"))
         if cfg.before_upscale:
             frames, size = input_name(info, segment, None), source
-            before = input_name(info, previous, None) if previous is not None else None
+            before = input_name(info, work.previous, None) if work.previous is not None else None
         else:
-            frames, before = Path(upstream).name, Path(prev_upstream).name if prev_upstream else None
-        chain = Path(prev).name if (prev and cfg.handover) else before
+            frames, size = input_name(info, segment, i.frames), work.size
+            before = Path(i.prev_frames).name if i.prev_frames else None
+        chain = Path(i.prev).name if (i.prev and cfg.handover) else before
         key = digest("matte", code, frames, asdict(cfg), model, chain)
-    return Plan(key, segment_path(info.sha256, "matte", segment.name, key), size, channels=4, frames=segment.n_frames)
+    return Plan(key, segment_path(info.sha256, "matte", segment.name, key), size, channels=4, frames=work.frames)
 
 
-def start_state(cfg: MatteConfig, net, ratio: float, prev: str | None, warmup: Iterable[np.ndarray] | None) -> tuple:
+def start_state(cfg: MatteConfig, net, ratio: float, *, prev: str | None,
+                warmup: Iterable[np.ndarray] | None) -> tuple:
     """(state, how): the handed-over state, else a warm-up on the frames just before
     the segment (outputs dropped), else a cold start."""
     if cfg.handover and prev:
@@ -100,38 +98,25 @@ def start_state(cfg: MatteConfig, net, ratio: float, prev: str | None, warmup: I
     return state, "cold"
 
 
-def matte(
-    info: MediaInfo,
-    segment: Segment,
-    upstream: str | Path | None,
-    cfg: MatteConfig,
-    out: Path,
-    prev: str | None = None,
-    prev_upstream: str | None = None,
-    on_frame: Callable[[int], None] | None = None,
-    previous: Segment | None = None,
-    *,
-    frames: int | None = None,
-    fps: float | None = None,
-) -> Path:
-    """Matte every frame of the ``upstream`` segment file (with ``before_upscale``, of
-    the source's segment) into the RGBA file ``out``; with ``input_alpha``, copy the
-    source segment's own RGBA instead. ``frames``/``fps``: the upstream's count and rate
-    (default: the source segment's)."""
-    n, fps = frames or segment.n_frames, fps or info.fps
+def matte(work: SegmentWork, plan: Plan, on_frame: Callable[[int], None] | None = None) -> Path:
+    """Matte every frame of the segment's frames input (with ``before_upscale``, of the
+    source's segment) into the RGBA file ``plan.out``; with ``input_alpha``, copy the
+    source segment's own RGBA instead."""
+    cfg, info, segment, i = work.config, work.info, work.segment, work.inputs
+    n, fps, out = work.frames, work.fps, plan.out
     if cfg.input_alpha:
         frames = read_frames(info.path, info.video_index, segment, fmt="rgba")
         size = (info.width, info.height)
         return write_segment(frames, lambda f: f, out, size, fps, n, alpha=True, on_frame=on_frame)
     if cfg.before_upscale:
         frames, size = read_frames(info.path, info.video_index, segment), (info.width, info.height)
-        warmup = read_frames(info.path, info.video_index, previous) if previous is not None else None
+        warmup = read_frames(info.path, info.video_index, work.previous) if work.previous is not None else None
     else:
-        frames, size = read_sdr(upstream, cfg.hdr, info.peak), frame_size(upstream)  # the peak follows the content
-        warmup = read_sdr(prev_upstream, cfg.hdr, info.peak) if prev_upstream else None
+        frames, size = read_sdr(i.frames, cfg.hdr, info.peak), frame_size(i.frames)  # the peak follows the content
+        warmup = read_sdr(i.prev_frames, cfg.hdr, info.peak) if i.prev_frames else None
     net = rvm_onnx.load(cfg.model)
     ratio = cfg.downsample_ratio or rvm_onnx.auto_ratio(size[1], size[0])
-    state, _how = start_state(cfg, net, ratio, prev, warmup)
+    state, _how = start_state(cfg, net, ratio, prev=i.prev, warmup=warmup)
     box = [state]
 
     def step(frame: np.ndarray) -> np.ndarray:
@@ -157,22 +142,20 @@ class Matte(Step):
     def configure(self, spec, info: MediaInfo) -> MatteConfig | None:
         if spec.background == "none" and spec.export_alpha == "none":
             return None
-        retimed = interpolate.output_rate(spec, info) is not None  # the input's own alpha is at the source's rate
+        retimed = motion.output_rate(spec.fps, info.fps, info.vfr) is not None  # its own alpha: at the source's rate
         return MatteConfig(
             model=spec.matte_model, input_alpha=info.has_alpha and spec.matte_input_alpha and not retimed,
             before_upscale=spec.matte_before_upscale, hdr=kept(spec.hdr, info),
         )
 
+    def models(self, config: MatteConfig, info: MediaInfo) -> tuple:
+        return () if config.input_alpha else (registry.get(config.model, "matte"),)
+
     def plan(self, work: SegmentWork) -> Plan:
-        i = work.inputs
-        planned = plan(work.info, work.segment, i.get("frames"), work.config, i.get("prev"), i.get("prev_frames"),
-                       work.size, work.previous)
-        return dataclasses.replace(planned, frames=work.frames)  # the upstream's count (re-timed or not)
+        return plan(work)
 
     def run(self, work: SegmentWork, plan: Plan, on_frame=None) -> str:
-        i = work.inputs
-        return str(matte(work.info, work.segment, i.get("frames"), work.config, plan.out, i.get("prev"),
-                         i.get("prev_frames"), on_frame, work.previous, frames=work.frames, fps=work.fps))
+        return str(matte(work, plan, on_frame))
 
     def uses_gpu(self, work: SegmentWork) -> bool:
         """Only when ONNX Runtime here can put RVM on an NVIDIA GPU: a CPU session holds no slot."""

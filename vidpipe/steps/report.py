@@ -76,6 +76,7 @@ def markdown(
     output: MediaInfo,
     rows: Sequence[StepRow],
     location: str,
+    *,
     still: str | None = None,
     upload_url: str | None = None,
     wall_seconds: float | None = None,
@@ -126,7 +127,8 @@ class Report(Step):
         out = work.delivery.path
         picture = still.compare(work.info, work.timestamps, out, still.still_path(out))
         output = work.delivery.info or probe(out)  # join's sync check already read it back
-        return markdown(work.info, output, work.rows, out, str(picture), work.upload_url, work.wall_seconds)
+        return markdown(work.info, output, work.rows, out, still=str(picture), upload_url=work.upload_url,
+                        wall_seconds=work.wall_seconds)
 
 
 STEP = Report()

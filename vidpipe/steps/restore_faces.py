@@ -13,12 +13,11 @@ import numpy as np
 
 from vidpipe import gpu
 from vidpipe.errors import ConfigError
-from vidpipe.hashing import digest, file_sha256
+from vidpipe.hashing import digest
 from vidpipe.media.colour import kept
 from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import frame_size, read_frames
-from vidpipe.media.segments import Segment
 from vidpipe.media.writer import segment_path
 from vidpipe.models import registry, store
 from vidpipe.models.faces import Face, LandmarkSmoother, align, detector, paste
@@ -76,27 +75,25 @@ class FrameFaceRestorer:
         return out
 
 
-def plan(info: MediaInfo, segment: Segment, upstream: str, cfg: RestoreFacesConfig, size=None) -> Plan:
-    """The upstream file's name carries its own key."""
-    models = [file_sha256(store.locate(_model_spec(cfg.model))), file_sha256(store.locate(registry.get("yunet")))]
-    code = code_version(__name__, "vidpipe.models.faces", "vidpipe.models.gfpgan")
-    key = digest("restore_faces", code, Path(upstream).name, asdict(cfg), models)
-    return Plan(key, segment_path(info.sha256, "restore_faces", segment.name, key), size, frames=segment.n_frames)
+def _models(cfg: RestoreFacesConfig) -> tuple[registry.ModelSpec, ...]:
+    return _model_spec(cfg.model), registry.get("yunet")
 
 
-def restore_faces(
-    info: MediaInfo,
-    segment: Segment,
-    upstream: str | Path,
-    cfg: RestoreFacesConfig,
-    out: Path,
-    on_frame: Callable[[int], None] | None = None,
-    size: tuple[int, int] | None = None,
-) -> Path:
-    """Restore the faces in every frame of the ``upstream`` segment file into ``out``."""
-    size = size or frame_size(upstream)
-    restorer = FrameFaceRestorer(cfg, info.fps)
-    return write_segment(read_frames(upstream), restorer, out, size, info.fps, segment.n_frames, on_frame=on_frame)
+def plan(work: SegmentWork) -> Plan:
+    """The frames input's name carries its own key."""
+    cfg = work.config
+    models = [store.fingerprint(s) for s in _models(cfg)]
+    key = digest("restore_faces", code_version(__name__), Path(work.inputs.frames).name, asdict(cfg), models)
+    return Plan(key, segment_path(work.info.sha256, "restore_faces", work.segment.name, key), work.size,
+                frames=work.frames)
+
+
+def restore_faces(work: SegmentWork, plan: Plan, on_frame: Callable[[int], None] | None = None) -> Path:
+    """Restore the faces in every frame of the segment's frames input into ``plan.out``."""
+    upstream = work.inputs.frames
+    size = work.size if work.size != (0, 0) else frame_size(upstream)
+    restorer = FrameFaceRestorer(work.config, work.fps)
+    return write_segment(read_frames(upstream), restorer, plan.out, size, work.fps, work.frames, on_frame=on_frame)
 
 
 class RestoreFaces(Step):
@@ -116,12 +113,14 @@ class RestoreFaces(Step):
                               "use --hdr sdr (the default) with it, or leave faces as they are")
         return RestoreFacesConfig(model=spec.restore_faces_model, fidelity=spec.restore_faces_fidelity)
 
+    def models(self, config: RestoreFacesConfig, info: MediaInfo) -> tuple:
+        return _models(config)
+
     def plan(self, work: SegmentWork) -> Plan:
-        return plan(work.info, work.segment, work.inputs["frames"], work.config, work.size)
+        return plan(work)
 
     def run(self, work: SegmentWork, plan: Plan, on_frame=None) -> str:
-        frames = work.inputs["frames"]
-        return str(restore_faces(work.info, work.segment, frames, work.config, plan.out, on_frame, work.size))
+        return str(restore_faces(work, plan, on_frame))
 
     def uses_gpu(self, work: SegmentWork) -> bool:
         return gpu.has_cuda()

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from vidpipe.hashing import digest
-from vidpipe.media.motion import CONTEXT
+from vidpipe.media.motion import CONTEXT, output_rate
 from vidpipe.media.probe import MediaInfo, scan_timestamps
 from vidpipe.media.segments import Segment, split
 from vidpipe.steps.base import Needs, Plan, Step
-from vidpipe.steps.interpolate import output_rate
 from vidpipe.version import code_version
 
 
@@ -54,12 +53,12 @@ class Split(Step):
     def configure(self, spec, info=None) -> float:
         """The segment length: the job's, made long enough (two :data:`~vidpipe.media.motion.CONTEXT`
         of frames) for interpolate's neighbours, when it runs."""
-        if info is None or output_rate(spec, info) is None:
+        if info is None or output_rate(spec.fps, info.fps, info.vfr) is None:
             return spec.segment_seconds
         return max(spec.segment_seconds, 2 * CONTEXT / info.fps)
 
     def plan(self, work: SplitWork) -> Plan:
-        code = code_version("vidpipe.media.segments", "vidpipe.media.probe", __name__)
+        code = code_version(__name__)
         return Plan(digest("split", code, work.info.sha256, work.seconds))
 
     def run(self, work: SplitWork, plan=None, on_frame=None) -> Timeline:

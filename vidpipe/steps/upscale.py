@@ -20,13 +20,12 @@ from vidpipe.media.frames import chw_float_to_hwc_u8, colour_fix, resize
 from vidpipe.media.pipeline import write_segment
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import read_frames
-from vidpipe.media.segments import Segment
 from vidpipe.media.writer import segment_path
 from vidpipe.models import ncnn_sr
 from vidpipe.models.backend import Fit, fit_for
 from vidpipe.models.registry import DEFAULT_UPSCALE_MODEL, ModelSpec, model_fingerprint, upscale_model
-from vidpipe.tiling import tiled_forward
 from vidpipe.steps.base import Needs, Plan, SegmentWork, Step
+from vidpipe.tiling import tiled_forward
 from vidpipe.version import code_version
 
 Target = Literal["720p", "1080p", "2160p", "none"]
@@ -47,6 +46,12 @@ class UpscaleConfig:
     backend: Literal["auto", "torch", "ncnn"] = "auto"
     hdr: int = 0  # HDR kept (the transfer, vidpipe.media.colour.kept): 16-bit frames in and out, through torch
     colour_fix: bool = True  # put the source's local colour back where the network moved it
+
+
+def config_of(spec, hdr: int = 0) -> UpscaleConfig:
+    """The upscale settings of a job (``vidpipe run``, ``vidpipe upscale-image``, the UI and the API)."""
+    return UpscaleConfig(model=spec.upscale_model, target=spec.size_target, scale=spec.scale, tile=spec.upscale_tile,
+                         backend=spec.upscale_backend, hdr=hdr, colour_fix=spec.upscale_colour_fix)
 
 
 def resolve_backend(cfg: UpscaleConfig) -> str:
@@ -191,31 +196,24 @@ class FrameUpscaler:
         return [colour_fix(o, f, self.colour_fix) for o, f in zip(out, chunk)] if self.colour_fix else out
 
 
-def plan(info: MediaInfo, segment: Segment, cfg: UpscaleConfig) -> Plan:
+def plan(work: SegmentWork) -> Plan:
     """One segment's upscale: the key covers the source content, the frame range, the
     settings, the model files and this code (a resize alone needs no model file)."""
+    info, segment, cfg = work.info, work.segment, work.config
     size = output_size(info.width, info.height, cfg.target, cfg.scale)
     if needs_model(info.width, info.height, size):
         backend = resolve_backend(cfg)
         model = model_fingerprint(upscale_model(cfg.model), backend)
-        finish = ("vidpipe.media.tensor",) if backend == "torch" else ()  # torch finishes frames on its device
-        code = code_version(__name__, f"vidpipe.models.{backend}_sr", "vidpipe.tiling", "vidpipe.media.frames", *finish)
     else:
         backend = model = "none"
-        code = code_version(__name__, "vidpipe.media.frames")
-    key = digest("upscale", code, info.sha256, segment.first_frame, segment.n_frames, asdict(cfg), size, model, backend)
+    key = digest("upscale", code_version(__name__), info.sha256, segment.first_frame, segment.n_frames, asdict(cfg), size, model, backend)
     return Plan(key, segment_path(info.sha256, "upscale", segment.name, key), size, frames=segment.n_frames,
                 deep=bool(cfg.hdr))
 
 
-def upscale(
-    info: MediaInfo,
-    segment: Segment,
-    cfg: UpscaleConfig,
-    out: Path,
-    on_frame: Callable[[int], None] | None = None,
-) -> Path:
-    """Upscale ``segment`` of ``info``'s video into the lossless file ``out``."""
+def upscale(work: SegmentWork, plan: Plan, on_frame: Callable[[int], None] | None = None) -> Path:
+    """Upscale the segment of the source video into the lossless file ``plan.out``."""
+    info, segment, cfg, out = work.info, work.segment, work.config, plan.out
     size = output_size(info.width, info.height, cfg.target, cfg.scale)
     upscaler = FrameUpscaler(cfg, (info.width, info.height), size)
     batch = upscaler.batch
@@ -258,16 +256,20 @@ class Upscale(Step):
     produces = "frames"
 
     def configure(self, spec, info: MediaInfo) -> UpscaleConfig:
-        return UpscaleConfig(
-            model=spec.upscale_model, target=spec.target, scale=spec.scale, tile=spec.upscale_tile,
-            backend=spec.upscale_backend, hdr=kept(spec.hdr, info), colour_fix=spec.upscale_colour_fix,
-        )
+        return config_of(spec, kept(spec.hdr, info))
+
+    def models(self, config: UpscaleConfig, info: MediaInfo) -> tuple:
+        """The .pth file, where torch runs the network (ncnn's files come with its pip package)."""
+        size = output_size(info.width, info.height, config.target, config.scale)
+        if not needs_model(info.width, info.height, size) or resolve_backend(config) != "torch":
+            return ()
+        return (upscale_model(config.model),)
 
     def plan(self, work: SegmentWork) -> Plan:
-        return plan(work.info, work.segment, work.config)
+        return plan(work)
 
     def run(self, work: SegmentWork, plan: Plan, on_frame=None) -> str:
-        return str(upscale(work.info, work.segment, work.config, plan.out, on_frame=on_frame))
+        return str(upscale(work, plan, on_frame))
 
     def uses_gpu(self, work: SegmentWork) -> bool:
         return uses_gpu(work.config, (work.info.width, work.info.height))
