@@ -53,8 +53,12 @@ def _stage(rounds: list[dict], name: str, frames: int, model: str | None = None)
     """One stage over the rounds: frames/s (median, min-max) and, against ``model`` (the
     same network alone, measured in the same round), its efficiency per round."""
     fps = per_round(rounds, lambda r: frames / r[name])
-    d = {"frames": frames, "seconds": spread(per_round(rounds, lambda r: r[name]))["median"],
-         "fps": spread(fps)["median"], "fps_range": spread(fps)}
+    d = {
+        "frames": frames,
+        "seconds": spread(per_round(rounds, lambda r: r[name]))["median"],
+        "fps": spread(fps)["median"],
+        "fps_range": spread(fps),
+    }
     if model is not None:
         d["model_only_fps"] = spread(per_round(rounds, lambda r: frames / r[model]))["median"]
         eff = per_round(rounds, lambda r: r[model] / r[name])
@@ -63,8 +67,14 @@ def _stage(rounds: list[dict], name: str, frames: int, model: str | None = None)
 
 
 def run(
-    clip: Path | None = None, quick: bool = False, backend: str = "auto", seeds: bool = True, matting: bool = True,
-    rounds: int | None = None, plumbing: bool = True, motion: bool = True,
+    clip: Path | None = None,
+    quick: bool = False,
+    backend: str = "auto",
+    seeds: bool = True,
+    matting: bool = True,
+    rounds: int | None = None,
+    plumbing: bool = True,
+    motion: bool = True,
 ) -> dict:
     work = Path(tempfile.mkdtemp(prefix="vidpipe-bench-"))
     os.environ["VIDPIPE_HOME"] = str(work / "home")  # intermediates of this run only
@@ -101,8 +111,14 @@ def _run(work: Path, clip: Path | None, quick: bool, backend: str, seeds: bool, 
     n = len(frames)
     result: dict = {
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
-        "clip": {"path": str(clip) if clip else "generated", "width": info.width, "height": info.height,
-                 "frames": n, "fps": info.fps, "output": f"{size[0]}x{size[1]}"},
+        "clip": {
+            "path": str(clip) if clip else "generated",
+            "width": info.width,
+            "height": info.height,
+            "frames": n,
+            "fps": info.fps,
+            "output": f"{size[0]}x{size[1]}",
+        },
         "upscale": describe(cfg),
         "intermediate": f"{codec()} in NUT (lossless)",
         "method": f"{rounds} interleaved rounds; figures are medians (min-max); ratios are computed within a round",
@@ -136,8 +152,10 @@ def _run(work: Path, clip: Path | None, quick: bool, backend: str, seeds: bool, 
     result["stages"]["join"] = _stage(measured, "join", n)
     result["pipeline"] = _stage(measured, "pipeline", n)
     if seeds:
-        result["baselines"] = {name: {**_stage(measured, name, n), **baselines[name]} if name in measured[0]
-                               else baselines[name] for name in ("seed1", "seed2")}
+        result["baselines"] = {
+            name: {**_stage(measured, name, n), **baselines[name]} if name in measured[0] else baselines[name]
+            for name in ("seed1", "seed2")
+        }
         for name in ("seed1", "seed2"):
             ratios = per_round(measured, lambda r, name=name: r[name] / r["pipeline"])
             if ratios:
@@ -241,15 +259,19 @@ def _range(d: dict, key: str) -> str:
 
 
 def table(result: dict) -> str:
-    rows = [result.get("method", ""),
-            f"{'step':10} {'frames/s':>20} {'model-only':>10} {'efficiency':>18} {'seconds':>8}"]
+    rows = [
+        result.get("method", ""),
+        f"{'step':10} {'frames/s':>20} {'model-only':>10} {'efficiency':>18} {'seconds':>8}",
+    ]
     for name, d in {**result["stages"], "pipeline": result["pipeline"]}.items():
         fps = f"{d['fps']:.2f}{_range(d, 'fps')}"
         eff = f"{d['efficiency']:.2f}{_range(d, 'efficiency')}" if "efficiency" in d else "-"
         model = f"{d['model_only_fps']:.2f}" if "model_only_fps" in d else "-"
         rows.append(f"{name:10} {fps:>20} {model:>10} {eff:>18} {d['seconds']:8.1f}")
     for name, d in result.get("baselines", {}).items():
-        rows.append(f"{name:10} {d['fps']:>9.2f}  ({d['what']})" if "fps" in d else f"{name:10} skipped: {d['skipped']}")
+        rows.append(
+            f"{name:10} {d['fps']:>9.2f}  ({d['what']})" if "fps" in d else f"{name:10} skipped: {d['skipped']}"
+        )
     p = result["pipeline"]
     for k in ("speedup_vs_seed1", "speedup_vs_seed2"):
         if k in p:

@@ -24,8 +24,9 @@ SOURCE = (540, 960)
 MODELS = ("realesr-animevideov3", "RealESRGAN_x4plus")
 
 
-def run(quick: bool = False, rounds: int | None = None, device: str = "cuda", source=SOURCE,
-        frames: int | None = None) -> dict:
+def run(
+    quick: bool = False, rounds: int | None = None, device: str = "cuda", source=SOURCE, frames: int | None = None
+) -> dict:
     import torch
 
     if device == "cuda" and not torch.cuda.is_available():
@@ -65,8 +66,9 @@ def _run(work: Path, device: str, source: tuple[int, int], n: int, rounds: int) 
         models.append(name)
         phases.update(_upscale_phases(name, info, segments, sources, size, work, sync))
     if not models:
-        raise ConfigError(f"vidpipe bench --gpu: no upscale .pth found ({', '.join(MODELS)}); "
-                          "put them in VIDPIPE_MODELS_DIR")
+        raise ConfigError(
+            f"vidpipe bench --gpu: no upscale .pth found ({', '.join(MODELS)}); put them in VIDPIPE_MODELS_DIR"
+        )
     ups = [work / models[0] / f"{s.name}.nut" for s in segments]
     phases.update(_matte_phases(info, segments, ups, work, size))
     phases["blend_device"] = _device_blend(device, size, n, sync)
@@ -78,6 +80,7 @@ def _run(work: Path, device: str, source: tuple[int, int], n: int, rounds: int) 
             if not big:
                 big.extend(f for p in ups for f in read_frames(p))
             return timed(lambda: deliver(iter(big), info, ts, work / f"{name}.mp4", EncodeConfig(codec=name)))
+
         return phase
 
     for name in dict.fromkeys((codec, "libx264")):
@@ -88,12 +91,20 @@ def _run(work: Path, device: str, source: tuple[int, int], n: int, rounds: int) 
     with gpu.PeakMemory() as peak:
         measured = measure(phases, rounds, "bench gpu")
     result = {
-        "machine": {"gpu": torch.cuda.get_device_name() if device == "cuda" else "none (CPU run)",
-                    "cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__},
-        "size": f"{source[0]}x{source[1]} -> {size[0]}x{size[1]}", "frames": n, "codec_auto": codec,
-        "models": models, "models_missing": [m for m in MODELS if m not in models],
+        "machine": {
+            "gpu": torch.cuda.get_device_name() if device == "cuda" else "none (CPU run)",
+            "cpu": cpu_name(),
+            "cores": os.cpu_count(),
+            "torch": torch.__version__,
+        },
+        "size": f"{source[0]}x{source[1]} -> {size[0]}x{size[1]}",
+        "frames": n,
+        "codec_auto": codec,
+        "models": models,
+        "models_missing": [m for m in MODELS if m not in models],
         "method": f"{rounds} interleaved rounds; figures are medians (min-max); ratios within a round",
-        "rounds": measured, "fps": {},
+        "rounds": measured,
+        "fps": {},
     }
     for name in measured[0]:
         result["fps"][name] = spread(per_round(measured, lambda r, name=name: n / r[name]), 2)
@@ -102,7 +113,8 @@ def _run(work: Path, device: str, source: tuple[int, int], n: int, rounds: int) 
     result["end_to_end_target"] = 0.7
     result["peak_vram_mb"] = {
         "torch_allocated": int(torch.cuda.max_memory_allocated() >> 20) if device == "cuda" else None,
-        "process_nvml": peak.peak_mb, "target": 5 * 1024,
+        "process_nvml": peak.peak_mb,
+        "target": 5 * 1024,
     }
     from app import bench_motion
 
@@ -124,6 +136,7 @@ def _upscale_phases(name, info, segments, sources, size, work, sync):
             for i in range(0, len(sources), up.batch):
                 up.many(sources[i : i + up.batch])
             sync()
+
         return timed(go)
 
     def stage():
@@ -152,6 +165,7 @@ def _matte_phases(info, segments, ups, work, size) -> dict:
             state = net.zero_state()
             for f in cache:
                 _, state = net.step(f, state, ratio)
+
         return timed(go)
 
     def stage():
@@ -159,6 +173,7 @@ def _matte_phases(info, segments, ups, work, size) -> dict:
             prev = None
             for s, p, m in zip(segments, ups, mattes):
                 prev = units.matte(info, s, str(p), MatteConfig(), m, prev=prev)
+
         return timed(go)
 
     def composite():
@@ -166,6 +181,7 @@ def _matte_phases(info, segments, ups, work, size) -> dict:
             for s, p, m in zip(segments, ups, mattes):
                 for _ in units.composite(info, s, str(p), str(m), CompositeConfig("#00b140")):
                     pass
+
         return timed(go)
 
     return {"matte_model": model_only, "matte": stage, "composite_in_join": composite}
@@ -186,6 +202,7 @@ def _device_blend(device, size, n, sync):
             for _ in range(n):
                 tensor.blend(rgba, back)
             sync()
+
         return timed(go)
 
     return phase
@@ -210,7 +227,7 @@ def _end_to_end(work, info, ts, segments, model, device, codec, sync) -> float:
     for s in segments:
         up = units.upscale(info, s, cfg, folder / f"up-{s.name}.nut")
         prev = units.matte(info, s, up, MatteConfig(), folder / f"matte-{s.name}.nut", prev=prev)
-        pts = tuple(ts[s.first_frame:s.end_frame])
+        pts = tuple(ts[s.first_frame : s.end_frame])
         seg_work = SegmentWork(info, s, CompositeConfig("#00b140", "#00b140"), Inputs(up, prev), size, pts)
         streams.append(Stream(composite_step, seg_work, Plan("e2e", None, size)))
     out = folder / "final.mp4"
@@ -222,8 +239,11 @@ def _end_to_end(work, info, ts, segments, model, device, codec, sync) -> float:
 
 
 def table(r: dict) -> str:
-    rows = [f"GPU bench: {r['machine']['gpu']} ({r['machine']['cores']} CPU cores), {r['size']}, {r['frames']} frames",
-            r["method"], f"{'phase':36} {'frames/s':>10} {'min-max':>17}"]
+    rows = [
+        f"GPU bench: {r['machine']['gpu']} ({r['machine']['cores']} CPU cores), {r['size']}, {r['frames']} frames",
+        r["method"],
+        f"{'phase':36} {'frames/s':>10} {'min-max':>17}",
+    ]
     for name, d in r["fps"].items():
         rows.append(f"{name:36} {d['median']:10.2f} {d['min']:8.2f}-{d['max']:<8.2f}")
     e = r["end_to_end_vs_model"]

@@ -20,11 +20,18 @@ from app.rounds import measure, per_round, spread, timed
 
 SIZES = ((540, 960), (1080, 1920))
 #: real 24-30 fps clips of ../shared/media (name, frames used)
-QUALITY_CLIPS = ("liveportrait_s13.mp4", "liveportrait_d12.mp4", "sam2_05_default_juggle.mp4", "mdn_friday.mp4",
-                 "fate_iphone4_rotated_audiofirst.mov")
+QUALITY_CLIPS = (
+    "liveportrait_s13.mp4",
+    "liveportrait_d12.mp4",
+    "sam2_05_default_juggle.mp4",
+    "mdn_friday.mp4",
+    "fate_iphone4_rotated_audiofirst.mov",
+)
 
 
-def run(quick: bool = False, rounds: int = 1, device: str | None = None, sizes=SIZES, frames: int | None = None) -> dict:
+def run(
+    quick: bool = False, rounds: int = 1, device: str | None = None, sizes=SIZES, frames: int | None = None
+) -> dict:
     """frames/s of the model alone and of the step (decode, thumbnails, model, lossless
     write), per size. ``device``: None = CUDA where there is one."""
     from vidpipe.models import registry, rife
@@ -80,17 +87,27 @@ def _size(work: Path, net, w: int, h: int, n: int, rounds: int) -> dict:
     made = sum(read_summary(u.plan.out)["made"] for u in units)  # frames the model made (the rest are copies)
     model_fps = spread(per_round(measured, lambda r: n / r["model"]))
     stage_fps = spread(per_round(measured, lambda r: made / r["stage"]))
-    return {"model_only_fps": model_fps["median"], "model_ms_per_frame": round(1000 / model_fps["median"], 1),
-            "stage_fps": stage_fps["median"], "stage_ms_per_made_frame": round(1000 / stage_fps["median"], 1),
-            "made": made, "efficiency": round(stage_fps["median"] / model_fps["median"], 3), "rounds": measured}
+    return {
+        "model_only_fps": model_fps["median"],
+        "model_ms_per_frame": round(1000 / model_fps["median"], 1),
+        "stage_fps": stage_fps["median"],
+        "stage_ms_per_made_frame": round(1000 / stage_fps["median"], 1),
+        "made": made,
+        "efficiency": round(stage_fps["median"] / model_fps["median"], 3),
+        "rounds": measured,
+    }
 
 
 def table(r: dict) -> str:
-    rows = [f"interpolate ({r['model']} on {r['device']}, x2)",
-            f"{'size':10} {'model-only fps':>15} {'ms/frame':>9} {'step fps':>9} {'efficiency':>10}"]
+    rows = [
+        f"interpolate ({r['model']} on {r['device']}, x2)",
+        f"{'size':10} {'model-only fps':>15} {'ms/frame':>9} {'step fps':>9} {'efficiency':>10}",
+    ]
     for size, d in r["sizes"].items():
-        rows.append(f"{size:10} {d['model_only_fps']:15.2f} {d['model_ms_per_frame']:9.0f} {d['stage_fps']:9.2f} "
-                    f"{d['efficiency']:10.2f}")
+        rows.append(
+            f"{size:10} {d['model_only_fps']:15.2f} {d['model_ms_per_frame']:9.0f} {d['stage_fps']:9.2f} "
+            f"{d['efficiency']:10.2f}"
+        )
     return "\n".join(rows)
 
 
@@ -120,8 +137,9 @@ def _clip_frames(path: Path, n: int, long_side: int) -> list[np.ndarray]:
     for f in read_frames(path, probe(path).video_index):
         h, w = f.shape[:2]
         k = min(1.0, long_side / max(h, w))
-        out.append(cv2.resize(f, (round(w * k) // 2 * 2, round(h * k) // 2 * 2), interpolation=cv2.INTER_AREA)
-                   if k < 1 else f)
+        out.append(
+            cv2.resize(f, (round(w * k) // 2 * 2, round(h * k) // 2 * 2), interpolation=cv2.INTER_AREA) if k < 1 else f
+        )
         if len(out) == n:
             break
     return out
@@ -159,14 +177,25 @@ def quality(media: Path, frames: int = 61, long_side: int = 960, device: str | N
             for method, made in (("rife", net(a, b, 0.5)), ("repeat", a), ("blend", blend)):
                 scores[method].append((psnr(made, truth), ssim(made, truth)))
         info = probe(path)
-        out[name] = {"fps": round(info.fps, 3), "size": f"{fr[0].shape[1]}x{fr[0].shape[0]}", "made": len(scores["rife"]),
-                     "left_out": left_out,
-                     **{m: {"psnr": round(float(np.mean([s[0] for s in v])), 2),
-                            "ssim": round(float(np.mean([s[1] for s in v])), 4)} for m, v in scores.items()}}
+        out[name] = {
+            "fps": round(info.fps, 3),
+            "size": f"{fr[0].shape[1]}x{fr[0].shape[0]}",
+            "made": len(scores["rife"]),
+            "left_out": left_out,
+            **{
+                m: {
+                    "psnr": round(float(np.mean([s[0] for s in v])), 2),
+                    "ssim": round(float(np.mean([s[1] for s in v])), 4),
+                }
+                for m, v in scores.items()
+            },
+        }
     return out
 
 
-def placement(media: Path, clip: str = "sam2_05_default_juggle.mp4", frames: int = 25, device: str | None = None) -> dict:
+def placement(
+    media: Path, clip: str = "sam2_05_default_juggle.mp4", frames: int = 25, device: str | None = None
+) -> dict:
     """Interpolate before or after upscale, on a clip brought down to half size (the
     source) and made x2 again: cost per output frame pair and PSNR/SSIM of the made
     frames against the clip's real frames at full size."""
@@ -200,29 +229,45 @@ def placement(media: Path, clip: str = "sam2_05_default_juggle.mp4", frames: int
     n = len(res["after"])
     sr, small_ms, big_ms = 1000 * t_up / n, 1000 * t_rife_small / n, 1000 * t_rife_big / n
     return {
-        "clip": clip, "source": f"{w // 2}x{h // 2}", "output": f"{w}x{h}", "pairs": n,
-        "upscale_ms": round(sr, 1), "rife_source_ms": round(small_ms, 1), "rife_output_ms": round(big_ms, 1),
+        "clip": clip,
+        "source": f"{w // 2}x{h // 2}",
+        "output": f"{w}x{h}",
+        "pairs": n,
+        "upscale_ms": round(sr, 1),
+        "rife_source_ms": round(small_ms, 1),
+        "rife_output_ms": round(big_ms, 1),
         # per source frame at x2: before = 1 RIFE at the source size + 2 upscales; after = 1 upscale + 1 RIFE at the output size
-        "before_ms_per_source_frame": round(small_ms + 2 * sr, 1), "after_ms_per_source_frame": round(sr + big_ms, 1),
-        **{k: {"psnr": round(float(np.mean([s[0] for s in v])), 2), "ssim": round(float(np.mean([s[1] for s in v])), 4)}
-           for k, v in res.items()},
+        "before_ms_per_source_frame": round(small_ms + 2 * sr, 1),
+        "after_ms_per_source_frame": round(sr + big_ms, 1),
+        **{
+            k: {
+                "psnr": round(float(np.mean([s[0] for s in v])), 2),
+                "ssim": round(float(np.mean([s[1] for s in v])), 4),
+            }
+            for k, v in res.items()
+        },
     }
 
 
 def quality_table(q: dict, p: dict | None) -> str:
-    rows = ["| clip | fps | size | frames made (left out) | RIFE PSNR / SSIM | repeat PSNR / SSIM | blend PSNR / SSIM |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| clip | fps | size | frames made (left out) | RIFE PSNR / SSIM | repeat PSNR / SSIM | blend PSNR / SSIM |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, d in q.items():
         cells = " | ".join(f"{d[m]['psnr']:.2f} / {d[m]['ssim']:.4f}" for m in ("rife", "repeat", "blend"))
         rows.append(f"| {name} | {d['fps']:g} | {d['size']} | {d['made']} ({d['left_out']}) | {cells} |")
     if p:
-        rows += ["", f"placement on {p['clip']} ({p['source']} -> {p['output']}, {p['pairs']} made frames):",
-                 f"- after upscale: {p['after_ms_per_source_frame']:.0f} ms per source frame, "
-                 f"PSNR {p['after']['psnr']:.2f} / SSIM {p['after']['ssim']:.4f}",
-                 f"- before upscale: {p['before_ms_per_source_frame']:.0f} ms per source frame, "
-                 f"PSNR {p['before']['psnr']:.2f} / SSIM {p['before']['ssim']:.4f}",
-                 f"- (upscale {p['upscale_ms']:.0f} ms, RIFE {p['rife_source_ms']:.0f} ms at the source size, "
-                 f"{p['rife_output_ms']:.0f} ms at the output size)"]
+        rows += [
+            "",
+            f"placement on {p['clip']} ({p['source']} -> {p['output']}, {p['pairs']} made frames):",
+            f"- after upscale: {p['after_ms_per_source_frame']:.0f} ms per source frame, "
+            f"PSNR {p['after']['psnr']:.2f} / SSIM {p['after']['ssim']:.4f}",
+            f"- before upscale: {p['before_ms_per_source_frame']:.0f} ms per source frame, "
+            f"PSNR {p['before']['psnr']:.2f} / SSIM {p['before']['ssim']:.4f}",
+            f"- (upscale {p['upscale_ms']:.0f} ms, RIFE {p['rife_source_ms']:.0f} ms at the source size, "
+            f"{p['rife_output_ms']:.0f} ms at the output size)",
+        ]
     return "\n".join(rows)
 
 
@@ -238,8 +283,12 @@ def memory_by_length(lengths: list[float]) -> dict:
     try:
         for seconds in lengths:
             code = "import sys;from app.bench_motion import _length_run;_length_run(sys.argv[1], float(sys.argv[2]))"
-            r = subprocess.run([sys.executable, "-c", code, str(work / f"{seconds:g}"), str(seconds)],
-                               capture_output=True, text=True, check=True)
+            r = subprocess.run(
+                [sys.executable, "-c", code, str(work / f"{seconds:g}"), str(seconds)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             out[f"{seconds:g}s"] = json.loads(r.stdout.strip().splitlines()[-1])
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -266,4 +315,8 @@ def _length_run(folder: str, seconds: float) -> None:
     plan = plan_video(info, timeline(info, secs), spec, work / "out.mp4")
     for unit in plan.items:
         execute(unit.step, unit.work, unit.plan)
-    print(json.dumps({"frames_made": sum(u.plan.frames for u in plan.of("interpolate")), "peak_rss_mb": round(_rss_mb(), 1)}))
+    print(
+        json.dumps(
+            {"frames_made": sum(u.plan.frames for u in plan.of("interpolate")), "peak_rss_mb": round(_rss_mb(), 1)}
+        )
+    )

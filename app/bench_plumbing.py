@@ -66,13 +66,15 @@ def run(work: Path, quick: bool, rounds: int) -> dict:
 
     phases = {
         "null_model": lambda: timed(lambda: [null(f) for f in sources]),
-        "upscale": lambda: timed(lambda: write_segment(read_frames(clip, info.video_index, segment), null, up_file,
-                                                       OUTPUT, info.fps, n)),
+        "upscale": lambda: timed(
+            lambda: write_segment(read_frames(clip, info.video_index, segment), null, up_file, OUTPUT, info.fps, n)
+        ),
         "matte_model": lambda: timed(rvm_alone),
         "matte": lambda: timed(lambda: units.matte(info, segment, str(up_file), MatteConfig(), matte_file)),
         "read_frames": lambda: timed(lambda: drain(read_frames(up_file))),
-        "composite": lambda: timed(lambda: drain(units.composite(info, segment, str(up_file), str(matte_file),
-                                                                 CompositeConfig("#00b140")))),
+        "composite": lambda: timed(
+            lambda: drain(units.composite(info, segment, str(up_file), str(matte_file), CompositeConfig("#00b140")))
+        ),
         "encode": lambda: timed(lambda: deliver(iter(big), info, ts, work / "memory.mp4", enc)),
         "join": lambda: timed(lambda: units.join([up_file], info, ts, work / "joined.mp4", enc)),
     }
@@ -83,7 +85,9 @@ def run(work: Path, quick: bool, rounds: int) -> dict:
         return spread(per_round(measured, lambda r: fn(r) * ms), 1)
 
     out = {
-        "size": f"{SOURCE[0]}x{SOURCE[1]} -> {OUTPUT[0]}x{OUTPUT[1]}", "frames": n, "rounds": measured,
+        "size": f"{SOURCE[0]}x{SOURCE[1]} -> {OUTPUT[0]}x{OUTPUT[1]}",
+        "frames": n,
+        "rounds": measured,
         "ms_per_frame": {
             "upscale_handover": figure(lambda r: r["upscale"] - r["null_model"]),
             "composite_in_join": figure(lambda r: r["composite"] - r["read_frames"]),

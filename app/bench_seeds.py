@@ -95,8 +95,11 @@ def seed2(src: str, work: Path, model, size: tuple[int, int], fps: float, enc: E
             if out.shape[1::-1] != size:
                 out = cv2.resize(out, size, interpolation=cv2.INTER_AREA)
             paths.append(jpg_dir / f"{i:06d}.jpg")
-            pending.append(pool.submit(cv2.imwrite, str(paths[-1]), cv2.cvtColor(out, cv2.COLOR_RGB2BGR),
-                                       [cv2.IMWRITE_JPEG_QUALITY, 95]))
+            pending.append(
+                pool.submit(
+                    cv2.imwrite, str(paths[-1]), cv2.cvtColor(out, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95]
+                )
+            )
             i += 1
         for p in pending:
             p.result()

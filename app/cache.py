@@ -22,8 +22,14 @@ def rows() -> list[dict]:
     for e in intermediates.entries():
         grouped[(e.video, e.step)].append(e)
     return [
-        {"video": video, "source": intermediates.source_of(video), "step": step, "files": len(items),
-         "bytes": sum(e.size for e in items), "last_used": max(e.used for e in items)}
+        {
+            "video": video,
+            "source": intermediates.source_of(video),
+            "step": step,
+            "files": len(items),
+            "bytes": sum(e.size for e in items),
+            "last_used": max(e.used for e in items),
+        }
         for (video, step), items in sorted(grouped.items(), key=lambda kv: -max(e.used for e in kv[1]))
     ]
 
@@ -59,8 +65,11 @@ def register(app: typer.Typer, err, fail) -> None:
         listed = rows()
         held = sum(r["bytes"] for r in listed)
         if as_json:
-            print(json.dumps({"work_dir": str(work_dir()), "cap_bytes": intermediates.cap(held), "rows": listed},
-                             indent=2))
+            print(
+                json.dumps(
+                    {"work_dir": str(work_dir()), "cap_bytes": intermediates.cap(held), "rows": listed}, indent=2
+                )
+            )
             return
         fmt = intermediates.fmt_bytes
         files = sum(r["files"] for r in listed)
@@ -77,8 +86,12 @@ def register(app: typer.Typer, err, fail) -> None:
 
     @cache_app.command("prune")
     def prune(
-        older_than: Optional[str] = typer.Option(None, "--older-than", help="Only files unused for this long: 7d, 12h, 30m."),
-        video: Optional[Path] = typer.Option(None, "--video", help="Only this video's files (its path, or the id listed)."),
+        older_than: Optional[str] = typer.Option(
+            None, "--older-than", help="Only files unused for this long: 7d, 12h, 30m."
+        ),
+        video: Optional[Path] = typer.Option(
+            None, "--video", help="Only this video's files (its path, or the id listed)."
+        ),
     ) -> None:
         """Remove kept intermediates (all, or the filtered ones); a running job's are kept.
         Delivered files are never touched; a later run recomputes what it needs."""
@@ -90,10 +103,13 @@ def register(app: typer.Typer, err, fail) -> None:
         freed = intermediates.Freed()
         for one in which:
             freed += intermediates.prune(age, one)
-        busy = (f"; kept {intermediates.fmt_bytes(freed.busy_bytes)} in {freed.busy_files} files a running job holds"
-                if freed.busy_files else "")
+        busy = (
+            f"; kept {intermediates.fmt_bytes(freed.busy_bytes)} in {freed.busy_files} files a running job holds"
+            if freed.busy_files
+            else ""
+        )
         err.print(f"freed {intermediates.fmt_bytes(freed.bytes)} in {freed.files} segment files{busy}", highlight=False)
 
 
 def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else "…" + text[-(width - 1):]
+    return text if len(text) <= width else "…" + text[-(width - 1) :]

@@ -21,8 +21,12 @@ from app.options import Grouped, with_job_options
 from vidpipe import interrupt, progress
 from vidpipe.errors import VidpipeError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,  # plain help: whole names at 80
-                  help="Enhance AI dance videos: upscale, and more.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: whole names at 80
+    help="Enhance AI dance videos: upscale, and more.",
+)
 err = Console(stderr=True, soft_wrap=True)
 state = {"debug": False}
 
@@ -47,8 +51,14 @@ class Bars:
 
     def __init__(self, console: Console):
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), FpsColumn(),
-            TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            FpsColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
         )
         self._ids: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
@@ -95,8 +105,12 @@ def run(
     except VidpipeError as e:
         fail(str(e))
     if batch.all_current and not spec.upload:  # a no-op rerun needs no Prefect (uploads: the flow checks the bucket)
-        print_results([SimpleNamespace(status="skipped", input=str(v.source), output=str(v.output), message="")
-                       for v in batch.videos])
+        print_results(
+            [
+                SimpleNamespace(status="skipped", input=str(v.source), output=str(v.output), message="")
+                for v in batch.videos
+            ]
+        )
         return
     from app import logs
     from flows.enhance_folder import enhance_folder
@@ -194,8 +208,10 @@ def print_results(results) -> None:
     for r in results:
         if r.status == "done":
             reused = f", reused {r.reused} cached segments" if r.reused else ""
-            err.print(f"[green]done[/]    {shown(r.input)} -> {shown(r.output)} ({r.seconds:.1f} s, {shown(r.engine)}{reused})",
-                      highlight=False)
+            err.print(
+                f"[green]done[/]    {shown(r.input)} -> {shown(r.output)} ({r.seconds:.1f} s, {shown(r.engine)}{reused})",
+                highlight=False,
+            )
             if r.message:
                 err.print(f"        note: {shown(r.message)}", highlight=False)
             if r.url:
@@ -220,9 +236,12 @@ def print_disk_use(results) -> None:
     kept = sum(now.get(video, 0) for video in {r.video for r in done})  # as they are now
     fmt = intermediates.fmt_bytes
     older = f" ({fmt(evicted)} evicted to stay under the cap)" if evicted else ""
-    err.print(f"disk: {fmt(kept)} of intermediates kept in {shown(work_dir())}{older}; "
-              f"{fmt(sum(now.values()))} in all, under {intermediates.cap_text(sum(now.values()))}; "
-              "vidpipe cache lists them, vidpipe cache prune frees them", highlight=False)
+    err.print(
+        f"disk: {fmt(kept)} of intermediates kept in {shown(work_dir())}{older}; "
+        f"{fmt(sum(now.values()))} in all, under {intermediates.cap_text(sum(now.values()))}; "
+        "vidpipe cache lists them, vidpipe cache prune frees them",
+        highlight=False,
+    )
 
 
 def _ensure_sample(folder: Path) -> None:
@@ -249,18 +268,24 @@ def probe_cmd(file: Path, as_json: bool = typer.Option(False, "--json", help="Pr
     dw, dh = info.display_size
     print(f"{info.path}")
     print(f"  container  {info.container}, {info.size_bytes} bytes")
-    print(f"  video      #{info.video_index} {info.codec} {info.width}x{info.height} (shown {dw}x{dh}, rotation {info.rotation})")
+    print(
+        f"  video      #{info.video_index} {info.codec} {info.width}x{info.height} (shown {dw}x{dh}, rotation {info.rotation})"
+    )
     print(f"  pixels     {info.pix_fmt}, {info.bit_depth}-bit{', alpha' if info.has_alpha else ''}")
     untagged = "" if info.colour_tagged else " (matrix untagged: players assume it from the height)"
-    print(f"  colour     {info.hdr}: matrix {info.matrix}, primaries {info.primaries}, transfer {info.transfer}, "
-          f"{info.color_range} range{untagged}")
+    print(
+        f"  colour     {info.hdr}: matrix {info.matrix}, primaries {info.primaries}, transfer {info.transfer}, "
+        f"{info.color_range} range{untagged}"
+    )
     print(f"  default    {info.colour.conversion()}")
     keep = kept("keep", info)
     if keep:
         print(f"  --hdr keep {info.colour.conversion(keep)}")
         print(f"  hdr meta   master-display {info.mastering or 'none'}, max-cll {info.content_light or 'none'}")
-    print(f"  timing     {info.fps:.3f} fps{' variable' if info.vfr else ''}, {info.frame_count} frames "
-          f"(header says {d['header_frame_count']}), {info.duration:.3f} s")
+    print(
+        f"  timing     {info.fps:.3f} fps{' variable' if info.vfr else ''}, {info.frame_count} frames "
+        f"(header says {d['header_frame_count']}), {info.duration:.3f} s"
+    )
     for a in info.audio:
         print(f"  audio      #{a.index} {a.codec} {a.sample_rate} Hz {a.channels} ch {a.layout}")
     if not info.audio:
@@ -350,20 +375,25 @@ def bench(
     seeds: bool = typer.Option(True, help="Also run the seed-style baselines."),
     lengths: str = typer.Option("", help="Also measure peak RSS on clips of these lengths (s), e.g. 10,60."),
     rounds: int = typer.Option(0, help="Interleaved rounds (0: 3, or 1 with --quick).", min=0),
-    gpu: bool = typer.Option(False, "--gpu", help="The GPU benchmark (needs a CUDA GPU): models, stages, end to end, "
-                                                 "VRAM at 540x960 -> 1080x1920."),
+    gpu: bool = typer.Option(
+        False,
+        "--gpu",
+        help="The GPU benchmark (needs a CUDA GPU): models, stages, end to end, VRAM at 540x960 -> 1080x1920.",
+    ),
     motion_quality: Optional[Path] = typer.Option(
-        None, "--motion-quality", help="Only the interpolation quality table, on the real clips in this folder "
-                                        "(every other frame dropped and made again: RIFE, repeat, blend; and before "
-                                        "or after upscale)."),
+        None,
+        "--motion-quality",
+        help="Only the interpolation quality table, on the real clips in this folder "
+        "(every other frame dropped and made again: RIFE, repeat, blend; and before "
+        "or after upscale).",
+    ),
 ) -> None:
     """Measure each stage and the pipeline against the model alone and the seed baselines,
     in interleaved rounds (medians, min-max, ratios within a round)."""
     if motion_quality is not None:
         from app import bench_motion
 
-        result = {"quality": bench_motion.quality(motion_quality),
-                  "placement": bench_motion.placement(motion_quality)}
+        result = {"quality": bench_motion.quality(motion_quality), "placement": bench_motion.placement(motion_quality)}
         print(bench_motion.quality_table(result["quality"], result["placement"]))
         if json_file:
             json_file.write_text(json.dumps(result, indent=2))

@@ -65,7 +65,11 @@ def report() -> list[tuple[str, str]]:
         lines.append(("CUDA GPU", "none (no NVIDIA driver seen by NVML)"))
     lines += accelerators()
     vk, skipped = vulkan_device(), skipped_devices()
-    note = f"; skipped: {', '.join(skipped)} (a software device; VIDPIPE_NCNN_VULKAN=device:N forces one)" if skipped else ""
+    note = (
+        f"; skipped: {', '.join(skipped)} (a software device; VIDPIPE_NCNN_VULKAN=device:N forces one)"
+        if skipped
+        else ""
+    )
     if vk is not None:
         lines.append(("Vulkan (ncnn)", f"device {vk}: {vulkan_devices()[vk][1]}{note}"))
     else:
@@ -104,30 +108,57 @@ def accelerators() -> list[tuple[str, str]]:
             i = torch.cuda.current_device()
             free, total = torch.cuda.mem_get_info(i)
             major, minor = torch.cuda.get_device_capability(i)
-            lines.append(("torch CUDA", f"cuda:{i} {torch.cuda.get_device_name(i)}, capability {major}.{minor}, "
-                                        f"{free >> 20} of {total >> 20} MiB free, CUDA {torch.version.cuda}"))
+            lines.append(
+                (
+                    "torch CUDA",
+                    f"cuda:{i} {torch.cuda.get_device_name(i)}, capability {major}.{minor}, "
+                    f"{free >> 20} of {total >> 20} MiB free, CUDA {torch.version.cuda}",
+                )
+            )
         else:
-            lines.append(("torch CUDA", f"no (torch {torch.__version__}, built for CUDA {torch.version.cuda}): "
-                                        "upscale runs on ncnn or the CPU"))
+            lines.append(
+                (
+                    "torch CUDA",
+                    f"no (torch {torch.__version__}, built for CUDA {torch.version.cuda}): "
+                    "upscale runs on ncnn or the CPU",
+                )
+            )
     except ImportError as e:
         lines.append(("torch CUDA", f"torch does not import ({e})"))
     builds = [d for d in ("onnxruntime-gpu", "onnxruntime") if _installed(metadata, d)]
     try:
         providers = ", ".join(rvm_onnx.onnxruntime().get_available_providers())
-        lines.append(("ONNX Runtime", f"{' and '.join(builds) or '?'}: {providers}"
-                      + ("" if rvm_onnx.cuda_provider() else " (matte runs on the CPU)")))
+        lines.append(
+            (
+                "ONNX Runtime",
+                f"{' and '.join(builds) or '?'}: {providers}"
+                + ("" if rvm_onnx.cuda_provider() else " (matte runs on the CPU)"),
+            )
+        )
     except registry.ModelNotAvailable as e:
         lines.append(("ONNX Runtime", str(e)))
     if len(builds) > 1:
         lines.append(("ONNX Runtime", "both builds are installed and shadow each other: run make install"))
     lines.append(("TensorRT", _importable("tensorrt").replace("no (", "not installed (")))
     for name in ("h264_nvenc", "hevc_nvenc"):
-        lines.append((f"encoder {name}", "works" if encoder_works(name) else
-                      ("built in, but no NVIDIA driver/GPU to run it" if name in av.codecs_available else "no")))
+        lines.append(
+            (
+                f"encoder {name}",
+                "works"
+                if encoder_works(name)
+                else ("built in, but no NVIDIA driver/GPU to run it" if name in av.codecs_available else "no"),
+            )
+        )
     lines.append(("--codec auto", resolve_codec("auto")))
     cuvid = sorted(c.removesuffix("_cuvid") for c in av.codecs_available if c.endswith("_cuvid"))
-    lines.append(("NVDEC (cuvid)", f"built in for {', '.join(cuvid)}; not used (decoding is not the limit: "
-                                   "docs/performance.md)" if cuvid else "no"))
+    lines.append(
+        (
+            "NVDEC (cuvid)",
+            f"built in for {', '.join(cuvid)}; not used (decoding is not the limit: docs/performance.md)"
+            if cuvid
+            else "no",
+        )
+    )
     return lines
 
 

@@ -37,8 +37,10 @@ def setup(debug: bool = False) -> Path:
             logger.setLevel(logging.INFO)
     for logger in (root, logging.getLogger("vidpipe"), logging.getLogger("prefect")):
         for handler in logger.handlers:
-            if handler is not file_handler and not isinstance(handler, logging.FileHandler) and isinstance(
-                handler, logging.StreamHandler
+            if (
+                handler is not file_handler
+                and not isinstance(handler, logging.FileHandler)
+                and isinstance(handler, logging.StreamHandler)
             ):
                 handler.setLevel(logging.DEBUG if debug else logging.CRITICAL + 1)
     return path

@@ -55,8 +55,12 @@ def register(app: typer.Typer, err, fail) -> None:
     def server(
         host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for other machines)."),
         port: int = typer.Option(4200, help="Port of the API and UI."),
-        database_url: str = typer.Option("", "--database-url", help="Postgres for several machines: "
-                                         "postgresql+asyncpg://user:password@host:5432/prefect (default: SQLite)."),
+        database_url: str = typer.Option(
+            "",
+            "--database-url",
+            help="Postgres for several machines: "
+            "postgresql+asyncpg://user:password@host:5432/prefect (default: SQLite).",
+        ),
     ) -> None:
         """Start a Prefect server (UI + API) for vidpipe: SQLite in .vidpipe/server unless
         --database-url (or PREFECT_API_DATABASE_CONNECTION_URL) names Postgres; GPU-slot leases kept on disk."""
@@ -69,8 +73,9 @@ def register(app: typer.Typer, err, fail) -> None:
         if db:
             machines.check_database(db)  # a wrong URL is one line now, not a server retrying forever
         where = f"postgres {machines.shown_url(db)}" if db and not db.startswith("sqlite") else "sqlite"
-        err.print(f"Prefect server: http://{host}:{port} (home {env['PREFECT_HOME']}; database: {where})",
-                  highlight=False)
+        err.print(
+            f"Prefect server: http://{host}:{port} (home {env['PREFECT_HOME']}; database: {where})", highlight=False
+        )
         err.print(f"then, in another shell: export PREFECT_API_URL=http://{host}:{port}/api; vidpipe deploy")
         raise typer.Exit(run_forwarding(admin.server_command(host, port), env))
 
@@ -91,13 +96,19 @@ def register(app: typer.Typer, err, fail) -> None:
     @app.command()
     def worker(
         pool: str = typer.Option("rtx3060", help="Work pool to take flow runs from."),
-        gpu_limit: str = typer.Option("gpu-rtx3060", help="This machine's GPU limit (one per GPU machine: gpu-<machine>)."),
+        gpu_limit: str = typer.Option(
+            "gpu-rtx3060", help="This machine's GPU limit (one per GPU machine: gpu-<machine>)."
+        ),
         gpu_slots: int = typer.Option(2, min=1, max=64, help="Slots of that limit when it has to be created."),
         limit: int = typer.Option(4, min=1, help="Flow runs at once on this machine (GPU steps are limited apart)."),
         name: str = typer.Option("", help="Worker name (default: pool-machine)."),
         machine: str = typer.Option("", help="This machine's name (default: VIDPIPE_MACHINE, else the host name)."),
-        spread: bool = typer.Option(False, "--spread", help="Also take segments of any machine's videos, as many at "
-                                    "once as --gpu-slots (needs one VIDPIPE_HOME shared by every machine)."),
+        spread: bool = typer.Option(
+            False,
+            "--spread",
+            help="Also take segments of any machine's videos, as many at "
+            "once as --gpu-slots (needs one VIDPIPE_HOME shared by every machine).",
+        ),
     ) -> None:
         """Run flow runs from the work pool on this machine, holding slots of its own GPU limit;
         with --spread, also a task worker that makes upscale/restore_faces segments of any run."""
@@ -117,8 +128,11 @@ def register(app: typer.Typer, err, fail) -> None:
         commands = [admin.worker_command(pool, limit, name)]
         if spread:
             commands.append(admin.task_worker_command(gpu_slots))
-            err.print(f"machine {machine} also takes segments of any run, {gpu_slots} at a time (shared work folder "
-                      f"{env['VIDPIPE_HOME']})", highlight=False)
+            err.print(
+                f"machine {machine} also takes segments of any run, {gpu_slots} at a time (shared work folder "
+                f"{env['VIDPIPE_HOME']})",
+                highlight=False,
+            )
         raise typer.Exit(run_forwarding(commands, env))
 
     @app.command()

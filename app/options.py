@@ -66,19 +66,32 @@ def job_parameters(step: str | None = None) -> list[inspect.Parameter]:
             extra["metavar"] = f"<{name.rsplit('_', 1)[-1]}>"
             text += f" One of: {', '.join(kind.__members__)}."
         option = typer.Option(
-            default, *decls, help=text, rich_help_panel=f"Step {JobSpec.step_of(name)}",
-            show_default=info.default is not None, **extra,
+            default,
+            *decls,
+            help=text,
+            rich_help_panel=f"Step {JobSpec.step_of(name)}",
+            show_default=info.default is not None,
+            **extra,
         )
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
-                                        annotation=typing.Optional[kind] if info.default is None else kind))
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=option,
+                annotation=typing.Optional[kind] if info.default is None else kind,
+            )
+        )
     for old, new in _renamed(step).items():
         kind = _kind(old, hints[new])
         decl = _OLD_FLAGS.get(old, flag(old))
         if kind is bool and old not in _OLD_FLAGS:
             decl = f"{decl}/--no-{old.replace('_', '-')}"
         option = typer.Option(None, decl, hidden=True)
-        params.append(inspect.Parameter(f"old_{old}", inspect.Parameter.KEYWORD_ONLY, default=option,
-                                        annotation=typing.Optional[kind]))
+        params.append(
+            inspect.Parameter(
+                f"old_{old}", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=typing.Optional[kind]
+            )
+        )
     return params
 
 

@@ -35,15 +35,21 @@ def measure(phases: dict[str, Callable[[], float | None]], rounds: int, label: s
         elapsed = time.perf_counter() - start
         if i + 1 < rounds:
             left = elapsed / (i + 1) * (rounds - i - 1)
-            print(f"{label}: round {i + 1}/{rounds} done in {elapsed:.0f} s; about {left:.0f} s left",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{label}: round {i + 1}/{rounds} done in {elapsed:.0f} s; about {left:.0f} s left",
+                file=sys.stderr,
+                flush=True,
+            )
     return out
 
 
 def spread(values: list[float], digits: int = 3) -> dict:
     """median and min-max of a figure over the rounds."""
-    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
-            "max": round(max(values), digits)}
+    return {
+        "median": round(statistics.median(values), digits),
+        "min": round(min(values), digits),
+        "max": round(max(values), digits),
+    }
 
 
 def per_round(rounds: list[dict[str, float]], fn: Callable[[dict[str, float]], float | None]) -> list[float]:

@@ -29,14 +29,23 @@ def upscale(info: MediaInfo, segment: Segment, config, out: str | Path) -> str:
     return run_to(upscale_step.STEP, work(info, segment, config), out)
 
 
-def matte(info: MediaInfo, segment: Segment, frames: str | None, config, out: str | Path, *,
-          prev: str | None = None, prev_frames: str | None = None) -> str:
+def matte(
+    info: MediaInfo,
+    segment: Segment,
+    frames: str | None,
+    config,
+    out: str | Path,
+    *,
+    prev: str | None = None,
+    prev_frames: str | None = None,
+) -> str:
     """The matte of ``frames`` (a segment file; None: the source's), chained to ``prev``."""
     return run_to(matte_step.STEP, work(info, segment, config, Inputs(frames, prev=prev, prev_frames=prev_frames)), out)
 
 
-def composite(info: MediaInfo, segment: Segment, frames: str | None, matte_file: str, config,
-              out: str | Path | None = None) -> str | Iterator:
+def composite(
+    info: MediaInfo, segment: Segment, frames: str | None, matte_file: str, config, out: str | Path | None = None
+) -> str | Iterator:
     """The composited frames (``out`` None: as a stream, the way join reads them), else written to ``out``."""
     unit = work(info, segment, config, Inputs(frames, str(matte_file)))
     if out is None:
@@ -44,8 +53,13 @@ def composite(info: MediaInfo, segment: Segment, frames: str | None, matte_file:
     return run_to(composite_step.STEP, unit, out)
 
 
-def join(files: Sequence[str | Path], info: MediaInfo, timestamps: Sequence[int], out: str | Path,
-         encode: EncodeConfig = EncodeConfig()) -> Delivery:
+def join(
+    files: Sequence[str | Path],
+    info: MediaInfo,
+    timestamps: Sequence[int],
+    out: str | Path,
+    encode: EncodeConfig = EncodeConfig(),
+) -> Delivery:
     """Join segment files into the delivered ``out``."""
     unit = join_step.JoinWork(info, tuple(SegmentFile(str(f)) for f in files), tuple(timestamps), str(out), encode)
     return join_step.join(unit, out)

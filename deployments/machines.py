@@ -52,13 +52,20 @@ def register_worker(pool: str, worker: str, machine: str, limit: str, slots: int
         try:
             client.read_work_pool(pool)
         except ObjectNotFound:
-            raise ConfigError(f"work pool {pool} does not exist on {client.api_url}: run vidpipe deploy first") from None
+            raise ConfigError(
+                f"work pool {pool} does not exist on {client.api_url}: run vidpipe deploy first"
+            ) from None
         now = datetime.now(timezone.utc)
         live = {w.name for w in client.read_workers_for_work_pool(pool) if _online(w, now)}
         for var in client.read_variables():
             other = var.value if var.name.startswith(REGISTRY_PREFIX) and isinstance(var.value, dict) else None
-            if (other and other.get("pool") == pool and other.get("limit") == limit
-                    and other.get("machine") != machine and other.get("worker") in live - {worker}):
+            if (
+                other
+                and other.get("pool") == pool
+                and other.get("limit") == limit
+                and other.get("machine") != machine
+                and other.get("worker") in live - {worker}
+            ):
                 raise ConfigError(
                     f"GPU limit {limit} is already machine {other['machine']}'s (worker {other['worker']}, online): "
                     f"give each machine a limit of its own, e.g. vidpipe worker --gpu-limit gpu-{machine}"
@@ -102,13 +109,17 @@ def _probe_storage(slug: str, machine: str) -> str:
     try:
         block = Block.load(slug)
     except Exception as e:  # noqa: BLE001 - any reason is the one line
-        raise ConfigError(f"task record storage {slug} ({STORAGE_ENV}): cannot load the block ({one_line(e, 200)})") from None
+        raise ConfigError(
+            f"task record storage {slug} ({STORAGE_ENV}): cannot load the block ({one_line(e, 200)})"
+        ) from None
     try:
         block.write_path(f"vidpipe-probe/{machine}", b"")
         block.read_path(f"vidpipe-probe/{machine}")
     except Exception as e:  # noqa: BLE001
-        raise ConfigError(f"task record storage {slug} ({STORAGE_ENV}): cannot write there ({one_line(e, 200)}); every "
-                          "machine keeps its task records there") from None
+        raise ConfigError(
+            f"task record storage {slug} ({STORAGE_ENV}): cannot write there ({one_line(e, 200)}); every "
+            "machine keeps its task records there"
+        ) from None
     return f"task records in {slug}"
 
 
@@ -132,8 +143,10 @@ def check_database(url: str, timeout: float = 10.0) -> None:
     if scheme.startswith("sqlite"):
         return
     if not scheme.startswith(("postgresql", "postgres")):
-        raise ConfigError(f"database {shown_url(url)}: not a Postgres or SQLite URL "
-                          "(write postgresql+asyncpg://user:password@host:5432/prefect)")
+        raise ConfigError(
+            f"database {shown_url(url)}: not a Postgres or SQLite URL "
+            "(write postgresql+asyncpg://user:password@host:5432/prefect)"
+        )
     dsn = "postgresql://" + url.split("://", 1)[1]
 
     async def probe() -> None:

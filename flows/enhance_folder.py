@@ -74,7 +74,9 @@ def enhance_folder(
                 break
             report.results.append(_video(batch, video, settings, log))
     done = sum(r.status == "done" for r in report.results)
-    log.info("%d done, %d skipped, %d failed", done, len(report.results) - done - len(report.failed), len(report.failed))
+    log.info(
+        "%d done, %d skipped, %d failed", done, len(report.results) - done - len(report.failed), len(report.failed)
+    )
     return report
 
 
@@ -87,8 +89,9 @@ def _video(batch: Batch, video: Video, settings: JobSpec, log) -> FileResult:
         return _failed(video, log)
     if video.renamed:
         log.info("%s: %s", src, video.renamed)
-    job = VideoJob(input=str(src), output_dir=str(video.output.parent), output_name=video.output.name,
-                   **settings.model_dump())
+    job = VideoJob(
+        input=str(src), output_dir=str(video.output.parent), output_name=video.output.name, **settings.model_dump()
+    )
     try:
         with video_lock(src, video.output):  # held across the check and the run
             if not video.unchanged() and batch.ready(video, again=True).failure is not None:  # replaced since
@@ -126,6 +129,15 @@ def _one(job: VideoJob, video: Video, log) -> FileResult:
         return FileResult(str(src), "failed", message=message, seconds=seconds)
     out = state.result()
     reused = f"{out.reused}/{out.segments}" if out.reused else ""
-    return FileResult(str(src), "done", out.path, seconds=seconds, engine=out.engine, url=out.url or "", reused=reused,
-                      message="; ".join(out.notes), video=out.video,
-                      evicted_bytes=out.evicted_bytes)
+    return FileResult(
+        str(src),
+        "done",
+        out.path,
+        seconds=seconds,
+        engine=out.engine,
+        url=out.url or "",
+        reused=reused,
+        message="; ".join(out.notes),
+        video=out.video,
+        evicted_bytes=out.evicted_bytes,
+    )

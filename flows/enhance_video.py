@@ -95,18 +95,32 @@ def _enhance(job: VideoJob, spec, plan: VideoPlan, started: float) -> VideoResul
     info, timeline = plan.info, plan.timeline
     log.info(
         "%s: %dx%d %s, %d frames, %.2f s, %.3f fps%s, rotation %d, audio streams %d",
-        info.path, info.width, info.height, info.codec, info.frame_count, info.duration,
-        info.fps, " (variable)" if info.vfr else "", info.rotation, len(info.audio),
+        info.path,
+        info.width,
+        info.height,
+        info.codec,
+        info.frame_count,
+        info.duration,
+        info.fps,
+        " (variable)" if info.vfr else "",
+        info.rotation,
+        len(info.audio),
     )
     hdr = colour.kept(spec.hdr, info)
     log.info("%s: colour %s; %s", info.path, info.hdr, info.colour.conversion(hdr))
     if spec.hdr == "keep" and not hdr:
-        why = "an SDR source: --hdr keep has no HDR to keep" if info.colour.verdict == "SDR" else (
-            f"HDR on {info.primaries} primaries: --hdr keep keeps BT.2020 HDR only; tone-mapped to SDR instead")
+        why = (
+            "an SDR source: --hdr keep has no HDR to keep"
+            if info.colour.verdict == "SDR"
+            else (f"HDR on {info.primaries} primaries: --hdr keep keeps BT.2020 HDR only; tone-mapped to SDR instead")
+        )
         log.info("%s: %s", info.path, why)
     if info.hdr.startswith("Dolby Vision"):
-        log.info("%s: Dolby Vision metadata (RPU) is dropped; its base layer is what is %s", info.path,
-                 "kept" if hdr else "converted")
+        log.info(
+            "%s: Dolby Vision metadata (RPU) is dropped; its base layer is what is %s",
+            info.path,
+            "kept" if hdr else "converted",
+        )
     if info.dropped:
         log.warning("%s: not carried into the output: %s", info.path, ", ".join(info.dropped))
     if info.bit_depth > 8 and not hdr:
@@ -116,8 +130,10 @@ def _enhance(job: VideoJob, spec, plan: VideoPlan, started: float) -> VideoResul
     log.info("join: %s", plan.join.step.describe(plan.join.work))
     skipped = ncnn_sr.skipped_devices() if plan.of("upscale") else []
     if skipped:
-        log.info("ncnn: Vulkan %s skipped: a software device, slower than the CPU (VIDPIPE_NCNN_VULKAN=device:N "
-                 "forces it)", ", ".join(skipped))
+        log.info(
+            "ncnn: Vulkan %s skipped: a software device, slower than the CPU (VIDPIPE_NCNN_VULKAN=device:N forces it)",
+            ", ".join(skipped),
+        )
     with intermediates.in_use(info.sha256, info.path):  # no eviction touches this video's files meanwhile
         evicted = _housekeeping(log, info.path, lambda: _make_room(plan, info, log))
         check_free_space(work_dir(), plan.disk_bytes(), info.path)
@@ -126,9 +142,13 @@ def _enhance(job: VideoJob, spec, plan: VideoPlan, started: float) -> VideoResul
     result.video = info.sha256[:16]
     result.evicted_bytes = evicted.bytes + after.bytes
     kept = intermediates.sizes()
-    log.info("%s: %s of intermediates kept in %s (%s)", info.path,
-             intermediates.fmt_bytes(kept.get(result.video, 0)), work_dir(),
-             intermediates.cap_text(sum(kept.values())))
+    log.info(
+        "%s: %s of intermediates kept in %s (%s)",
+        info.path,
+        intermediates.fmt_bytes(kept.get(result.video, 0)),
+        work_dir(),
+        intermediates.cap_text(sum(kept.values())),
+    )
     return result
 
 
@@ -138,8 +158,12 @@ def _make_room(plan, info, log) -> intermediates.Freed:
         log.warning("%s", warning)
         progress.notice(warning)
     if evicted.files:
-        log.info("evicted %s of older intermediates (%d segment files) to stay under %s",
-                 intermediates.fmt_bytes(evicted.bytes), evicted.files, intermediates.cap_text())
+        log.info(
+            "evicted %s of older intermediates (%d segment files) to stay under %s",
+            intermediates.fmt_bytes(evicted.bytes),
+            evicted.files,
+            intermediates.cap_text(),
+        )
     return evicted
 
 
@@ -182,14 +206,24 @@ def _deliver(job: VideoJob, spec, info, timeline, plan, started: float, log) -> 
     reported = run_step("report", report, return_state=True)
     if reported.is_completed():
         text = reported.result()
-        create_markdown_artifact(text, key=segments.artifact_key("enhance", info.path), description=f"vidpipe: {info.path}")
+        create_markdown_artifact(
+            text, key=segments.artifact_key("enhance", info.path), description=f"vidpipe: {info.path}"
+        )
         log.info("run report:\n%s", text)
     else:  # the video is done and sound; a missing report is worth a warning, not a failed run
         log.warning("%s: no run report: %s", result.path, reported.message)
     return VideoResult(
-        path=result.path, frames=result.frames, duration=result.duration, audio_streams=result.audio_streams,
-        size_bytes=result.size_bytes, outputs=outputs, still=str(still_path(result.path)),
-        uploads=[u.s3_url for u in uploads], url=url, segments=rows[0].segments, reused=rows[0].cached,
+        path=result.path,
+        frames=result.frames,
+        duration=result.duration,
+        audio_streams=result.audio_streams,
+        size_bytes=result.size_bytes,
+        outputs=outputs,
+        still=str(still_path(result.path)),
+        uploads=[u.s3_url for u in uploads],
+        url=url,
+        segments=rows[0].segments,
+        reused=rows[0].cached,
         engine=plan.describe(),
         notes=[f"not carried into the output: {', '.join(info.dropped)}"] if info.dropped else [],
     )
@@ -204,8 +238,16 @@ def _upload(outputs: list[str], spec, rows: list[StepRow], log) -> list:
         uploads.append(run_step("upload", UploadWork(path, target, spec.upload_credentials_block)))
         verb = "uploaded" if uploads[-1].uploaded else "already in the bucket"
         log.info("%s: %s %s", path, verb, uploads[-1].s3_url)
-    rows.append(StepRow("upload", segments=len(outputs), cached=sum(not u.uploaded for u in uploads),
-                        frames=0, seconds=time.monotonic() - t0, device=target.endpoint_url or "aws s3"))
+    rows.append(
+        StepRow(
+            "upload",
+            segments=len(outputs),
+            cached=sum(not u.uploaded for u in uploads),
+            frames=0,
+            seconds=time.monotonic() - t0,
+            device=target.endpoint_url or "aws s3",
+        )
+    )
     return uploads
 
 
@@ -218,8 +260,14 @@ def _spread(plan, log) -> Spread | None:
     if not takers:
         return None
     names = sorted({s.name for s in plan.segment_steps if s.spreads})
-    log.info("%s: %s of %d segments spread over %d task workers (%s); the rest runs here", plan.info.path,
-             "+".join(names), len(plan.final), len(takers), ", ".join(sorted(takers)))
+    log.info(
+        "%s: %s of %d segments spread over %d task workers (%s); the rest runs here",
+        plan.info.path,
+        "+".join(names),
+        len(plan.final),
+        len(takers),
+        ", ".join(sorted(takers)),
+    )
     return Spread(log, batches)
 
 

@@ -75,8 +75,9 @@ def artifact_key(kind: str, source: str) -> str:
 def track_progress(info: MediaInfo, plan: VideoPlan, futures: list[PrefectFuture]):
     """A progress artifact, moved as each segment's last unit finishes."""
     final = [futures[max(plan.ready(i))] for i in plan.final]  # a segment's last task
-    artifact = create_progress_artifact(0.0, key=artifact_key("progress", info.path),
-                                        description=f"segments done: {info.path}")
+    artifact = create_progress_artifact(
+        0.0, key=artifact_key("progress", info.path), description=f"segments done: {info.path}"
+    )
     total = len(final) + 1  # + join
     for done, _ in enumerate(as_completed(final), start=1):
         update_progress_artifact(artifact, 100.0 * done / total, description=f"{done}/{len(final)} segments done")

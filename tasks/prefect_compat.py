@@ -19,8 +19,12 @@ import logging
 from collections.abc import Awaitable, Callable
 
 #: the private TaskWorker members the segment worker uses, for the contract test
-TASK_WORKER_MEMBERS = ("_subscribe_to_task_scheduling", "_acquire_token", "_safe_submit_scheduled_task_run",
-                       "_submit_scheduled_task_run")
+TASK_WORKER_MEMBERS = (
+    "_subscribe_to_task_scheduling",
+    "_acquire_token",
+    "_safe_submit_scheduled_task_run",
+    "_submit_scheduled_task_run",
+)
 TASK_WORKER_ATTRIBUTES = ("_limiter", "_runs_task_group", "_client", "task_keys", "client_id")
 TASK_WORKERS_ROUTE = "/task_workers/filter"
 
@@ -51,8 +55,13 @@ def segment_worker_class(unreadable: Callable[[object], Awaitable[str | None]]):
             from prefect.client.subscriptions import Subscription
             from prefect.settings import get_current_settings
 
-            scheduled = Subscription(model=TaskRun, path="/task_runs/subscriptions/scheduled", keys=self.task_keys,
-                                     client_id=self.client_id, base_url=get_current_settings().api.url)
+            scheduled = Subscription(
+                model=TaskRun,
+                path="/task_runs/subscriptions/scheduled",
+                keys=self.task_keys,
+                client_id=self.client_id,
+                base_url=get_current_settings().api.url,
+            )
             while True:
                 room = object()
                 await self._limiter.acquire_on_behalf_of(room)  # a slot first, then the next task

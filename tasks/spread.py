@@ -116,11 +116,14 @@ async def _unreadable(task_run) -> str | None:
         await prefect_compat.read_task_parameters(task_run)
         return None
     except Exception as e:  # noqa: BLE001 - any reason is the one line
-        return (f"{task_run.name}: machine {machine_name()} cannot read its parameters ({one_line(e, 200)}); "
-                "--spread needs every machine's VIDPIPE_HOME to be one shared folder, at the same path")
+        return (
+            f"{task_run.name}: machine {machine_name()} cannot read its parameters ({one_line(e, 200)}); "
+            "--spread needs every machine's VIDPIPE_HOME to be one shared folder, at the same path"
+        )
 
 
 # -- in the task worker: the claim, and the shared-home check ------------------------------------
+
 
 def client_id() -> str:
     """The id Prefect's task worker gives itself (and the server lists)."""
@@ -145,7 +148,8 @@ def claimed(work) -> Iterator[None]:
         raise ConfigError(
             f"{work.info.path} ({work.label}): machine {machine_name()} does not see the work folder of the run "
             f"that planned it ({work_dir() / video} is missing here): --spread needs every machine's VIDPIPE_HOME "
-            "to be one shared folder, at the same path")
+            "to be one shared folder, at the same path"
+        )
     ctx = TaskRunContext.get()
     path = claim_path(ctx.task_run.id) if ctx else None
     if path is not None:
@@ -166,6 +170,7 @@ def read_claim(task_run_id: UUID | str) -> dict | None:
 
 
 # -- in the flow run: dispatch and watch -------------------------------------------------------
+
 
 def groups(plan) -> dict[int, list[int]]:
     """The units to spread, by segment: first unit's index -> every spread unit of that
@@ -244,7 +249,7 @@ class Watchdog(threading.Thread):
 
         ids, runs = list(self.spread.units), []
         for at in range(0, len(ids), 200):  # the server answers at most 200 runs at a time
-            part = TaskRunFilter(id=TaskRunFilterId(any_=ids[at:at + 200]))
+            part = TaskRunFilter(id=TaskRunFilterId(any_=ids[at : at + 200]))
             runs += client.read_task_runs(task_run_filter=part, limit=200)
         waiting = [r for r in runs if r.state is not None and not r.state.is_final()]
         if not waiting:
@@ -276,21 +281,28 @@ class Watchdog(threading.Thread):
         again = Scheduled()
         again.state_details.deferred = True
         again.state_details.task_parameters_id = next(  # where its parameters are, as when it was first queued
-            st.state_details.task_parameters_id for st in client.read_task_run_states(run.id)
-            if st.state_details.task_parameters_id)
+            st.state_details.task_parameters_id
+            for st in client.read_task_run_states(run.id)
+            if st.state_details.task_parameters_id
+        )
         claim_path(run.id).unlink(missing_ok=True)
         client.set_task_run_state(run.id, again, force=True)
         self.strikes.pop(run.id, None)
         self.requeued += 1
-        self.spread.log.warning("%s: machine %s stopped answering while it made this segment; queued again for "
-                                "another machine", label, claim.get("machine", owner))
+        self.spread.log.warning(
+            "%s: machine %s stopped answering while it made this segment; queued again for another machine",
+            label,
+            claim.get("machine", owner),
+        )
 
     def _fail(self, client, waiting) -> None:
         from prefect.states import Failed
 
         for run in waiting:
             label = self.spread.units[run.id]
-            message = (f"{label}: no machine takes segments any more (no vidpipe worker --spread has been online "
-                       f"for {self.gone_after:.0f} s); start one and retry this run")
+            message = (
+                f"{label}: no machine takes segments any more (no vidpipe worker --spread has been online "
+                f"for {self.gone_after:.0f} s); start one and retry this run"
+            )
             client.set_task_run_state(run.id, Failed(message=message), force=True)
         self.spread.log.error("no vidpipe worker --spread is online: %d segments failed", len(waiting))

@@ -14,8 +14,19 @@ import numpy as np
 KRKB = {"bt709": (0.2126, 0.0722), "bt601": (0.299, 0.114), "bt2020": (0.2627, 0.0593)}
 AVCOL = {"bt709": 1, "bt601": 6, "bt2020": 9}  # AVColorSpace / AVColorPrimaries numbers
 #: pure red, green, blue, yellow, cyan, magenta, two mid tones (BT.709 R'G'B', 0..255)
-PATCHES = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [0, 255, 255], [255, 0, 255],
-                    [64, 128, 192], [200, 120, 80]], dtype=np.float64)
+PATCHES = np.array(
+    [
+        [255, 0, 0],
+        [0, 255, 0],
+        [0, 0, 255],
+        [255, 255, 0],
+        [0, 255, 255],
+        [255, 0, 255],
+        [64, 128, 192],
+        [200, 120, 80],
+    ],
+    dtype=np.float64,
+)
 #: BT.2087: linear BT.709 RGB -> linear BT.2020 RGB
 BT709_TO_2020 = np.array([[0.6274, 0.3293, 0.0433], [0.0691, 0.9195, 0.0114], [0.0164, 0.0880, 0.8956]])
 PQ_TRC, HLG_TRC = 16, 18
@@ -50,9 +61,21 @@ def rgb_from_ycbcr(codes: np.ndarray, matrix: str, full: bool, bits: int) -> np.
     return np.clip(np.stack([r, g, b], -1), 0, 1) * 255
 
 
-def write_clip(path: Path, values: np.ndarray, *, height: int, matrix: str, full: bool = False, bits: int = 8,
-               tagged: bool = True, primaries: str | None = None, transfer: int | None = None,
-               frames: int = 3, patch_width: int = 64, hdr_meta: str = "") -> Path:
+def write_clip(
+    path: Path,
+    values: np.ndarray,
+    *,
+    height: int,
+    matrix: str,
+    full: bool = False,
+    bits: int = 8,
+    tagged: bool = True,
+    primaries: str | None = None,
+    transfer: int | None = None,
+    frames: int = 3,
+    patch_width: int = 64,
+    hdr_meta: str = "",
+) -> Path:
     """A clip of vertical patches, each filled with one R'G'B' (0..1) of ``values``,
     encoded losslessly (x264 qp 0 at 8 bits, x265 lossless at 10) with the given
     matrix/range/primaries/transfer written as tags (or none, ``tagged=False``);
@@ -72,8 +95,11 @@ def write_clip(path: Path, values: np.ndarray, *, height: int, matrix: str, full
         v.codec_context.time_base = Fraction(1, 24)
         tags = {}
         if tagged:
-            tags = {"colorspace": AVCOL[matrix], "color_primaries": AVCOL[primaries or matrix],
-                    "color_trc": transfer or 1}
+            tags = {
+                "colorspace": AVCOL[matrix],
+                "color_primaries": AVCOL[primaries or matrix],
+                "color_trc": transfer or 1,
+            }
         tags["color_range"] = 2 if full else 1
         for name, value in tags.items():
             setattr(v.codec_context, name, value)
@@ -101,21 +127,28 @@ def decoded_patches(path: Path, n: int) -> tuple[np.ndarray, dict]:
     with av.open(str(path)) as c:
         stream = c.streams.video[0]
         cc = stream.codec_context
-        tags = {"colorspace": cc.colorspace, "color_primaries": cc.color_primaries, "color_trc": cc.color_trc,
-                "color_range": cc.color_range, "pix_fmt": cc.pix_fmt}
+        tags = {
+            "colorspace": cc.colorspace,
+            "color_primaries": cc.color_primaries,
+            "color_trc": cc.color_trc,
+            "color_range": cc.color_range,
+            "pix_fmt": cc.pix_fmt,
+        }
         frame = next(c.decode(stream))
     matrix = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020"}[frame.colorspace]
     bits = 10 if "10" in frame.format.name else 8
     dtype = np.uint8 if bits == 8 else np.uint16
     planes = []
     for plane in frame.planes[:3]:
-        a = np.frombuffer(bytes(plane), dtype).reshape(plane.height, -1)[:, :plane.width]
+        a = np.frombuffer(bytes(plane), dtype).reshape(plane.height, -1)[:, : plane.width]
         planes.append(a)
     w, h = frame.width, frame.height
     centres = [(int((i + 0.5) * w / n), h // 2) for i in range(n)]
     sub = 2 if planes[1].shape[1] < w else 1
-    codes = np.array([[planes[0][y, x], planes[1][y // sub, x // sub], planes[2][y // sub, x // sub]]
-                      for x, y in centres], dtype=np.float64)
+    codes = np.array(
+        [[planes[0][y, x], planes[1][y // sub, x // sub], planes[2][y // sub, x // sub]] for x, y in centres],
+        dtype=np.float64,
+    )
     return rgb_from_ycbcr(codes, matrix, frame.color_range == 2, bits), tags
 
 
@@ -135,8 +168,16 @@ def hlg_signal(nits: np.ndarray) -> np.ndarray:
     return np.where(e <= 1 / 12, np.sqrt(3 * e), a * np.log(np.maximum(12 * e - b, 1e-12)) + c)
 
 
-def write_rgb_clip(path: Path, values: np.ndarray, *, height: int, transfer: int, primaries: str = "bt2020",
-                   frames: int = 2, patch_width: int = 64) -> Path:
+def write_rgb_clip(
+    path: Path,
+    values: np.ndarray,
+    *,
+    height: int,
+    transfer: int,
+    primaries: str = "bt2020",
+    frames: int = 2,
+    patch_width: int = 64,
+) -> Path:
     """The patches of ``values`` (R'G'B' 0..1) coded as RGB, not Y'CbCr: 10-bit planar
     GBR HEVC, lossless, tagged with ``primaries`` and ``transfer`` (matrix "rgb")."""
     n = len(values)
@@ -178,7 +219,7 @@ def add_dovi_box(path: Path, profile: int, compatibility: int) -> Path:
     starts, at, end = [], 0, len(data)
     for name in chain:
         while at < end:
-            size, kind = struct.unpack(">I4s", data[at:at + 8])
+            size, kind = struct.unpack(">I4s", data[at : at + 8])
             if kind == name or (name == b"hvc1" and kind == b"hev1"):
                 break
             at += size
@@ -189,7 +230,7 @@ def add_dovi_box(path: Path, profile: int, compatibility: int) -> Path:
         at += 8 + skip.get(name, 0)
     data[end:end] = box
     for start in starts:
-        size = struct.unpack(">I", data[start:start + 4])[0]
-        data[start:start + 4] = struct.pack(">I", size + len(box))
+        size = struct.unpack(">I", data[start : start + 4])[0]
+        data[start : start + 4] = struct.pack(">I", size + len(box))
     path.write_bytes(bytes(data))
     return path

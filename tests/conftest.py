@@ -24,7 +24,9 @@ os.environ.update(
         "PREFECT_SERVER_CONCURRENCY_MAXIMUM_CONCURRENCY_SLOT_WAIT_SECONDS": "1",  # GPU-limit waiters poll often
         "DO_NOT_TRACK": "1",
         # tests look in ../shared/weights first, then the user's own folders
-        "VIDPIPE_MODELS_DIR": os.pathsep.join(p for p in (str(_WEIGHTS), os.environ.get("VIDPIPE_MODELS_DIR", "")) if p),
+        "VIDPIPE_MODELS_DIR": os.pathsep.join(
+            p for p in (str(_WEIGHTS), os.environ.get("VIDPIPE_MODELS_DIR", "")) if p
+        ),
         "XDG_CACHE_HOME": str(_TMP / "cache"),  # never download into the user's cache
     }
 )
@@ -66,8 +68,16 @@ def random_gfpgan(tmp_path_factory):
 
     torch.manual_seed(0)
     net = GFPGAN(
-        out_size=512, num_style_feat=512, channel_multiplier=2, decoder_load_path=None, fix_decoder=False,
-        num_mlp=8, input_is_latent=True, different_w=True, narrow=1, sft_half=True,
+        out_size=512,
+        num_style_feat=512,
+        channel_multiplier=2,
+        decoder_load_path=None,
+        fix_decoder=False,
+        num_mlp=8,
+        input_is_latent=True,
+        different_w=True,
+        narrow=1,
+        sft_half=True,
     )
     path = tmp_path_factory.mktemp("gfpgan") / "gfpgan_random.pth"
     torch.save({"params_ema": net.state_dict()}, path)
@@ -107,7 +117,11 @@ def s3_endpoint():
     from moto.server import ThreadedMotoServer
 
     os.environ.update(
-        {"AWS_ACCESS_KEY_ID": "vidpipe-test", "AWS_SECRET_ACCESS_KEY": "vidpipe-test", "AWS_DEFAULT_REGION": "us-east-1"}
+        {
+            "AWS_ACCESS_KEY_ID": "vidpipe-test",
+            "AWS_SECRET_ACCESS_KEY": "vidpipe-test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
     )
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

@@ -34,8 +34,7 @@ def run(home: Path, *args: str, env: dict | None = None, timeout: float = 600) -
     """``vidpipe ARGS`` in a process of its own, with ``home`` as its VIDPIPE_HOME and working folder."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     environ.update(VIDPIPE_HOME=str(home), VIDPIPE_LOG_DIR=str(home / "logs"), **(env or {}))
-    return subprocess.run([VIDPIPE, *args], env=environ, capture_output=True, text=True, timeout=timeout,
-                          cwd=home)
+    return subprocess.run([VIDPIPE, *args], env=environ, capture_output=True, text=True, timeout=timeout, cwd=home)
 
 
 def no_traceback(result: subprocess.CompletedProcess) -> None:

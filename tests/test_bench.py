@@ -16,7 +16,9 @@ def test_bench_quick_writes_the_json_figures(tmp_path, weights):
     out = tmp_path / "bench.json"
     r = subprocess.run(
         [sys.executable, "-m", "app", "bench", "--quick", "--json", str(out)],
-        capture_output=True, text=True, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     d = json.loads(out.read_text())
@@ -35,8 +37,9 @@ def test_bench_gpu_refuses_in_one_line_without_cuda(tmp_path):
 
     if torch.cuda.is_available():
         return  # a GPU machine runs the real thing (make gpu-check)
-    r = subprocess.run([sys.executable, "-m", "app", "bench", "--gpu", "--quick"], capture_output=True, text=True,
-                       cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "app", "bench", "--gpu", "--quick"], capture_output=True, text=True, cwd=tmp_path
+    )
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert r.returncode == 1 and len(lines) == 1 and "needs a CUDA GPU" in lines[0] and "Traceback" not in r.stderr
 
@@ -50,8 +53,16 @@ def test_bench_gpu_code_runs_on_the_cpu_on_tiny_frames(weights, monkeypatch):
     weights("rvm_mobilenetv3_fp32.onnx")
     r = bench_gpu.run(device="cpu", source=(48, 80), frames=6, rounds=1)
     assert r["models"][0] == "realesr-animevideov3" and r["size"] == "48x80 -> 1080x1800"
-    for phase in ("upscale_model:realesr-animevideov3", "upscale:realesr-animevideov3", "matte_model", "matte",
-                  "composite_in_join", "blend_device", "encode_libx264", "end_to_end"):
+    for phase in (
+        "upscale_model:realesr-animevideov3",
+        "upscale:realesr-animevideov3",
+        "matte_model",
+        "matte",
+        "composite_in_join",
+        "blend_device",
+        "encode_libx264",
+        "end_to_end",
+    ):
         assert r["fps"][phase]["median"] > 0, phase
     assert r["end_to_end_vs_model"]["median"] > 0 and r["codec_auto"] == "libx264"
     assert "end to end" in bench_gpu.table(r)

@@ -48,17 +48,43 @@ def test_defaults_and_values_reach_the_spec(monkeypatch):
     r, spec = _run_with(monkeypatch, [])
     assert r.exit_code == 0, r.output
     assert spec == JobSpec()  # every CLI default is JobSpec's own
-    r, spec = _run_with(monkeypatch, ["--restore-faces", "--export-alpha", "webm", "--upscale-tile", "128",
-                                      "--no-matte-input-alpha", "--scale", "2.5"])
+    r, spec = _run_with(
+        monkeypatch,
+        [
+            "--restore-faces",
+            "--export-alpha",
+            "webm",
+            "--upscale-tile",
+            "128",
+            "--no-matte-input-alpha",
+            "--scale",
+            "2.5",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert (spec.restore_faces, spec.export_alpha, spec.upscale_tile) == (True, "webm", 128)
     assert spec.matte_input_alpha is False and spec.scale == 2.5
 
 
 def test_old_option_names_still_work_with_a_note(monkeypatch):
-    args = ["--face-restore", "--face-model", "x.pth", "--face-fidelity", "0.5", "--alpha-output", "png",
-            "--backend", "ncnn", "--tile", "64", "--no-input-alpha", "--s3-endpoint-url", "http://s3",
-            "--aws-credentials-block", "creds"]
+    args = [
+        "--face-restore",
+        "--face-model",
+        "x.pth",
+        "--face-fidelity",
+        "0.5",
+        "--alpha-output",
+        "png",
+        "--backend",
+        "ncnn",
+        "--tile",
+        "64",
+        "--no-input-alpha",
+        "--s3-endpoint-url",
+        "http://s3",
+        "--aws-credentials-block",
+        "creds",
+    ]
     r, spec = _run_with(monkeypatch, args)
     assert r.exit_code == 0, r.output
     assert spec.restore_faces and spec.restore_faces_model == "x.pth" and spec.restore_faces_fidelity == 0.5

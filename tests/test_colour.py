@@ -40,8 +40,14 @@ SOFT = np.array([[220, 60, 40], [50, 200, 70], [40, 70, 210], [210, 200, 60], [6
 def run_flow(src, tmp_path, **settings):
     from flows.enhance_video import enhance_video
 
-    job = VideoJob(input=str(src), output_dir=str(tmp_path / "out"), segment_seconds=10, preset="ultrafast",
-                   target="none", **settings)
+    job = VideoJob(
+        input=str(src),
+        output_dir=str(tmp_path / "out"),
+        segment_seconds=10,
+        preset="ultrafast",
+        target="none",
+        **settings,
+    )
     state = enhance_video(job, return_state=True)
     assert state.is_completed(), state.message
     return state.result().path
@@ -108,9 +114,18 @@ def test_the_colour_fix_puts_back_what_the_model_moves():
 
     texture = np.random.default_rng(3).integers(0, 256, (h // 4, w // 4, 3), dtype=np.uint8)
     img = cv2.resize(texture, (w, h), interpolation=cv2.INTER_CUBIC)
-    energy = [cv2.Laplacian(cv2.cvtColor(FrameUpscaler(UpscaleConfig(target="none", scale=2, colour_fix=fix),
-                                                       (w, h), (2 * w, 2 * h)).many([img])[0], cv2.COLOR_RGB2GRAY),
-                            cv2.CV_32F).var() for fix in (False, True)]
+    energy = [
+        cv2.Laplacian(
+            cv2.cvtColor(
+                FrameUpscaler(UpscaleConfig(target="none", scale=2, colour_fix=fix), (w, h), (2 * w, 2 * h)).many(
+                    [img]
+                )[0],
+                cv2.COLOR_RGB2GRAY,
+            ),
+            cv2.CV_32F,
+        ).var()
+        for fix in (False, True)
+    ]
     assert abs(energy[1] / energy[0] - 1) < 0.05, energy
 
 
@@ -141,12 +156,20 @@ def test_hdr_ramps_are_tone_mapped_to_sdr(transfer, tmp_path):
         colour = pq_signal(colour_2020)
     else:  # the inverse OOTF: scene luminance Ys = (Yd / Lw)^(1 / 1.2), E = Fd / (Lw Ys^0.2)
         ys = (np.dot([0.2627, 0.6780, 0.0593], colour_2020) / 1000) ** (1 / 1.2)
-        scene = colour_2020 / 1000 / ys ** 0.2
+        scene = colour_2020 / 1000 / ys**0.2
         a, b, c = 0.17883277, 0.28466892, 0.55991073
         colour = np.where(scene <= 1 / 12, np.sqrt(3 * scene), a * np.log(np.maximum(12 * scene - b, 1e-9)) + c)
     values = np.vstack([greys, colour])
-    src = write_clip(tmp_path / "hdr.mp4", values, height=64, matrix="bt2020", bits=10, primaries="bt2020",
-                     transfer=transfer, frames=2)
+    src = write_clip(
+        tmp_path / "hdr.mp4",
+        values,
+        height=64,
+        matrix="bt2020",
+        bits=10,
+        primaries="bt2020",
+        transfer=transfer,
+        frames=2,
+    )
     assert probe(src).hdr == ("HDR10 (PQ)" if transfer == PQ_TRC else "HLG")
     out = run_flow(src, tmp_path)
     got, tags = decoded_patches(out, len(values))
@@ -172,8 +195,16 @@ def test_rgb_coded_hdr_is_tone_mapped_like_ycbcr_hdr(transfer, tmp_path):
     grey = signal(np.array([26.0, 203.0]))
     values = np.vstack([np.repeat(grey[:, None], 3, axis=1), [[0.55, 0.45, 0.35], [0.3, 0.5, 0.4]]])
     rgb = write_rgb_clip(tmp_path / "rgb.mkv", values, height=64, transfer=transfer)
-    yuv = write_clip(tmp_path / "yuv.mp4", values, height=64, matrix="bt2020", bits=10, primaries="bt2020",
-                     transfer=transfer, frames=2)
+    yuv = write_clip(
+        tmp_path / "yuv.mp4",
+        values,
+        height=64,
+        matrix="bt2020",
+        bits=10,
+        primaries="bt2020",
+        transfer=transfer,
+        frames=2,
+    )
     assert probe(rgb).hdr == probe(yuv).hdr
     centres = [int((i + 0.5) * 64) for i in range(len(values))]
     a, b = (next(read_frames(p))[32, centres].astype(float) for p in (rgb, yuv))
@@ -205,8 +236,10 @@ def test_alpha_deliveries_are_tagged_carry_their_key_and_decode_to_the_same_colo
     rgba = np.zeros((64, 128, 4), np.uint8)
     rgba[..., :3] = PATCHES[np.arange(128) // 16].astype(np.uint8)
     rgba[..., 3] = 255
-    for name, enc in (("a.mov", EncodeConfig("prores_ks", pix_fmt="yuva444p10le", container="mov", alpha=True)),
-                      ("a.webm", EncodeConfig("libvpx-vp9", crf=4, pix_fmt="yuva420p", container="webm", alpha=True))):
+    for name, enc in (
+        ("a.mov", EncodeConfig("prores_ks", pix_fmt="yuva444p10le", container="mov", alpha=True)),
+        ("a.webm", EncodeConfig("libvpx-vp9", crf=4, pix_fmt="yuva420p", container="webm", alpha=True)),
+    ):
         out = deliver([rgba] * 3, info, ts, tmp_path / name, enc, tag="vidpipe:0123")
         assert read_tag(out.path) == "vidpipe:0123" and read_source(out.path) == source_id(src), name  # WebM: COMMENT
         with av.open(out.path) as c:
@@ -224,8 +257,9 @@ def test_probe_prints_the_hdr_verdict(tmp_path):
     grey = np.full((1, 3), 0.5)
     files = {
         "HLG": write_clip(tmp_path / "hlg.mp4", grey, height=64, matrix="bt2020", bits=10, transfer=HLG_TRC, frames=1),
-        "HDR10 (PQ)": write_clip(tmp_path / "pq.mp4", grey, height=64, matrix="bt2020", bits=10, transfer=PQ_TRC,
-                                 frames=1),
+        "HDR10 (PQ)": write_clip(
+            tmp_path / "pq.mp4", grey, height=64, matrix="bt2020", bits=10, transfer=PQ_TRC, frames=1
+        ),
         "SDR": write_clip(tmp_path / "sdr.mp4", grey, height=64, matrix="bt709", frames=1),
     }
     runner = CliRunner()
@@ -237,12 +271,18 @@ def test_probe_prints_the_hdr_verdict(tmp_path):
         assert data["hdr"] == verdict
     hlg = probe(files["HLG"])
     assert (hlg.matrix, hlg.primaries, hlg.transfer, hlg.color_range, hlg.bit_depth) == (
-        "bt2020nc", "bt2020", "arib-std-b67", "limited", 10)
+        "bt2020nc",
+        "bt2020",
+        "arib-std-b67",
+        "limited",
+        10,
+    )
     assert "SDR bt709" in hlg.colour.conversion()
 
 
 def test_dolby_vision_configuration_box_is_read():
     """dvcC of an iPhone-style profile 8.4 stream (HLG base layer), and of profile 5."""
+
     def box(profile: int, compat: int) -> bytes:
         body = bytes([1, 0, (profile << 1) | 0, (6 << 3) | 0b101, compat << 4]) + bytes(19)
         return (len(body) + 8).to_bytes(4, "big") + b"dvcC" + body
@@ -260,12 +300,26 @@ def test_pq_tone_map_starts_from_the_files_own_peak(tmp_path):
     darkest are untouched; with only a mastering display's peak, that is used."""
     nits = np.array([5.0, 26, 203, 1000, 2000, 4000])
     greys = np.repeat(pq_signal(nits)[:, None], 3, axis=1)
-    clip = lambda name, meta: write_clip(tmp_path / name, greys, height=64, matrix="bt2020", bits=10,  # noqa: E731
-                                         primaries="bt2020", transfer=PQ_TRC, frames=1, hdr_meta=meta)
+
+    def clip(name, meta):
+        return write_clip(
+            tmp_path / name,
+            greys,
+            height=64,
+            matrix="bt2020",
+            bits=10,
+            primaries="bt2020",
+            transfer=PQ_TRC,
+            frames=1,
+            hdr_meta=meta,
+        )
+
     centres = [int((i + 0.5) * 64) for i in range(len(nits))]
     mastering = "master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(40000000,50)"
-    got = {name: next(read_frames(clip(f"{name}.mp4", meta)))[32, centres].mean(axis=1)
-           for name, meta in (("none", ""), ("cll", "max-cll=4000,400"), ("mastering", mastering))}
+    got = {
+        name: next(read_frames(clip(f"{name}.mp4", meta)))[32, centres].mean(axis=1)
+        for name, meta in (("none", ""), ("cll", "max-cll=4000,400"), ("mastering", mastering))
+    }
     print({k: v.round(1).tolist() for k, v in got.items()})
     assert got["none"][4] >= 254.5 and got["none"][3] >= 250  # from 1000: 1000 and up are white
     for name in ("cll", "mastering"):

@@ -85,9 +85,15 @@ def test_a_prune_never_removes_what_another_process_holds(home):
     stale = fake_segment(home, "e" * 16, "upscale", "seg0000", 500, now - 10 * 86400)
     recent = fake_segment(home, "e" * 16, "upscale", "seg0001", 500, now)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from vidpipe import intermediates\n"
-         "with intermediates.in_use('d' * 64):\n    print('held', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "VIDPIPE_HOME": str(home)},
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from vidpipe import intermediates\n"
+            "with intermediates.in_use('d' * 64):\n    print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "VIDPIPE_HOME": str(home)},
     )
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -128,8 +134,14 @@ def test_the_cap_evicts_old_segments_and_never_the_running_jobs(tmp_path):
     # a run in progress: a prune takes everything else, and none of its files
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     environ.update(VIDPIPE_HOME=str(home), VIDPIPE_LOG_DIR=str(home / "logs"))
-    job = subprocess.Popen([VIDPIPE, "run", str(busy), "--out", str(out), *args], env=environ, cwd=home,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    job = subprocess.Popen(
+        [VIDPIPE, "run", str(busy), "--out", str(out), *args],
+        env=environ,
+        cwd=home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 300
     while not [p for p in (home / "work").glob("*/upscale/*.stats.json") if old_id not in str(p)]:
         assert job.poll() is None and time.monotonic() < deadline, job.communicate()
@@ -149,8 +161,17 @@ def test_the_cap_evicts_old_segments_and_never_the_running_jobs(tmp_path):
 
     # a cap below what is kept: a new run evicts the least recently used (busy's), keeps its own
     kept = sum(r["bytes"] for r in rows)
-    again = run(home, "run", str(old), "--out", str(out), "--background", "#00ff00", *args,
-                env={intermediates.CAP_ENV: str(kept)})
+    again = run(
+        home,
+        "run",
+        str(old),
+        "--out",
+        str(out),
+        "--background",
+        "#00ff00",
+        *args,
+        env={intermediates.CAP_ENV: str(kept)},
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert "evicted to stay under the cap" in again.stderr, again.stderr[-2000:]
     rows = cache_rows(home)

@@ -80,8 +80,16 @@ def known() -> set[str]:
 
 def test_the_cli_walk_finds_the_job_options(known):
     # guards the walk itself: if it found nothing, every page would pass
-    assert {"--restore-faces-model", "--no-restore-faces", "--upscale-colour-fix", "--hdr", "--spread",
-            "--older-than", "--database-url", "--out"} <= known
+    assert {
+        "--restore-faces-model",
+        "--no-restore-faces",
+        "--upscale-colour-fix",
+        "--hdr",
+        "--spread",
+        "--older-than",
+        "--database-url",
+        "--out",
+    } <= known
     assert _jobspec_options() <= _cli_options(), "every JobSpec field is a vidpipe run option"
 
 
@@ -98,8 +106,9 @@ def test_every_option_the_docs_name_exists(known):
                     ok = token in known or token in OTHER_TOOLS
                 if not ok:
                     wrong.append(f"{page.relative_to(ROOT)}:{n}: {m.group(0)}")
-    assert not wrong, "options that no vidpipe command has (fix the doc, or allow-list another tool's flag):\n" + \
-        "\n".join(wrong)
+    assert not wrong, (
+        "options that no vidpipe command has (fix the doc, or allow-list another tool's flag):\n" + "\n".join(wrong)
+    )
 
 
 def test_relative_links_resolve():
@@ -143,8 +152,10 @@ def test_environment_variables_named_in_the_docs_are_read_by_the_code():
         for folder in ("vidpipe", "tasks", "flows", "deployments", "app")
         for p in (ROOT / folder).rglob("*.py")
     )
-    unknown = sorted({v for page in PAGES for v in re.findall(r"\bVIDPIPE_[A-Z_]*[A-Z]\b", text(page))} -
-                     set(re.findall(r"\bVIDPIPE_[A-Z_]*[A-Z]\b", code + text(ROOT / "Makefile"))))
+    unknown = sorted(
+        {v for page in PAGES for v in re.findall(r"\bVIDPIPE_[A-Z_]*[A-Z]\b", text(page))}
+        - set(re.findall(r"\bVIDPIPE_[A-Z_]*[A-Z]\b", code + text(ROOT / "Makefile")))
+    )
     assert not unknown, f"environment variables the docs name and no code reads: {unknown}"
 
 

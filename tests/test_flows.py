@@ -164,7 +164,9 @@ def test_cli_bad_background_fails_before_anything_runs(tmp_path, clip):
     started = time.monotonic()
     r = subprocess.run(
         [sys.executable, "-m", "app", "run", str(video), "--out", str(tmp_path / "o"), "--background", "nope.png"],
-        capture_output=True, text=True, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
@@ -177,8 +179,14 @@ def test_input_with_its_own_alpha_uses_it(media, tmp_path):
     from vidpipe.media.reader import read_frames as frames_of
 
     src = media("fate_vp8_video_with_alpha.webm")
-    job = VideoJob(input=str(src), output_dir=str(tmp_path), background="#0000FF", target="none", segment_seconds=2,
-                   preset="ultrafast")
+    job = VideoJob(
+        input=str(src),
+        output_dir=str(tmp_path),
+        background="#0000FF",
+        target="none",
+        segment_seconds=2,
+        preset="ultrafast",
+    )
     state = enhance_video(job, return_state=True)
     assert state.is_completed(), state.message
     assert "matte-seg0000" in task_states(state)

@@ -59,8 +59,9 @@ def test_four_gpu_tasks_at_most_two_inside_and_cache_hits_never_wait(clip, tmp_p
     monkeypatch.setattr(engine, "upscale", gauge)
 
     src = clip(width=64, height=36, frames=24, fps=24)
-    job = VideoJob(input=str(src), output_dir=str(tmp_path), target="none", scale=2, segment_seconds=0.25,
-                   preset="ultrafast")
+    job = VideoJob(
+        input=str(src), output_dir=str(tmp_path), target="none", scale=2, segment_seconds=0.25, preset="ultrafast"
+    )
     four_at_once = enhance_video.with_options(task_runner=ThreadPoolTaskRunner(max_workers=4))
     state = four_at_once(job, return_state=True)
     assert state.is_completed(), state.message

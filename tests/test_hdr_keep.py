@@ -18,14 +18,24 @@ from vidpipe.paths import work_dir
 
 META = "master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400"
 #: BT.2020 R'G'B' signal values; the first two are 2 ten-bit codes apart (one 8-bit code would hold both)
-SIGNAL = np.array([[0.5, 0.5, 0.5], [0.502, 0.502, 0.502], [0.7, 0.3, 0.2], [0.2, 0.6, 0.3], [0.3, 0.3, 0.75],
-                   [0.9, 0.9, 0.9]])
+SIGNAL = np.array(
+    [[0.5, 0.5, 0.5], [0.502, 0.502, 0.502], [0.7, 0.3, 0.2], [0.2, 0.6, 0.3], [0.3, 0.3, 0.75], [0.9, 0.9, 0.9]]
+)
 TOLERANCE = 1.5  # /255 of the signal: 10-bit HEVC at CRF 18 on flat patches
 
 
 def hdr_clip(tmp_path, transfer: int, meta: str = ""):
-    return write_clip(tmp_path / f"hdr{transfer}.mp4", SIGNAL, height=128, matrix="bt2020", bits=10,
-                      primaries="bt2020", transfer=transfer, frames=3, hdr_meta=meta)
+    return write_clip(
+        tmp_path / f"hdr{transfer}.mp4",
+        SIGNAL,
+        height=128,
+        matrix="bt2020",
+        bits=10,
+        primaries="bt2020",
+        transfer=transfer,
+        frames=3,
+        hdr_meta=meta,
+    )
 
 
 def newest(folder: Path) -> Path:
@@ -36,8 +46,15 @@ def newest(folder: Path) -> Path:
 def run_keep(src, tmp_path, **settings):
     from flows.enhance_video import enhance_video
 
-    job = VideoJob(input=str(src), output_dir=str(tmp_path / "out"), segment_seconds=10, preset="ultrafast",
-                   target="none", hdr="keep", **settings)
+    job = VideoJob(
+        input=str(src),
+        output_dir=str(tmp_path / "out"),
+        segment_seconds=10,
+        preset="ultrafast",
+        target="none",
+        hdr="keep",
+        **settings,
+    )
     state = enhance_video(job, return_state=True)
     assert state.is_completed(), state.message
     return state.result().path
@@ -63,8 +80,13 @@ def test_keep_delivers_the_source_signal_tags_and_metadata_in_10_bit(transfer, t
         shown = CliRunner().invoke(app, ["probe", str(out)]).output
         assert f"master-display {info.mastering}, max-cll 1000,400" in shown and "--hdr keep HDR kept" in shown
     got, tags = decoded_patches(out, len(SIGNAL))
-    assert tags == {"colorspace": 9, "color_primaries": 9, "color_trc": transfer, "color_range": 1,
-                    "pix_fmt": "yuv420p10le"}
+    assert tags == {
+        "colorspace": 9,
+        "color_primaries": 9,
+        "color_trc": transfer,
+        "color_range": 1,
+        "pix_fmt": "yuv420p10le",
+    }
     print(transfer, np.abs(got - SIGNAL * 255).max(axis=1).round(2).tolist())
     assert np.abs(got - SIGNAL * 255).max() <= TOLERANCE
     assert got[1].mean() - got[0].mean() >= 0.3  # 10-bit steps survive (8 bits would merge them)
@@ -115,8 +137,9 @@ def test_keep_refuses_what_cannot_carry_hdr_in_one_line(tmp_path):
     with pytest.raises(ConfigError, match="ncnn takes 8-bit"):
         resolve_backend(UpscaleConfig(backend="ncnn", hdr=HLG_TRC))
     # PQ on BT.709 primaries: the BT.2020 tags would misstate it, so it is tone-mapped as usual
-    narrow = probe(write_clip(tmp_path / "pq709.mp4", SIGNAL, height=64, matrix="bt709", bits=10,
-                              transfer=PQ_TRC, frames=1))
+    narrow = probe(
+        write_clip(tmp_path / "pq709.mp4", SIGNAL, height=64, matrix="bt709", bits=10, transfer=PQ_TRC, frames=1)
+    )
     assert (narrow.hdr, narrow.primaries) == ("HDR10 (PQ)", "bt709")
     assert steps.get("join").configure(JobSpec(hdr="keep"), narrow).hdr == 0
     # an SDR source keeps nothing: the usual 8-bit BT.709 delivery
@@ -145,11 +168,22 @@ def test_dolby_vision_8_4_keeps_its_hlg_base_and_profile_5_fails_in_one_line(tmp
     folder = tmp_path / "in"
     folder.mkdir()
     add_dovi_box(hdr_clip(folder, HLG_TRC), 8, 4)
-    five = add_dovi_box(write_clip(folder / "five.mp4", SIGNAL, height=64, matrix="bt2020", bits=10,
-                                   primaries="bt2020", transfer=PQ_TRC, frames=2), 5, 0)
+    five = add_dovi_box(
+        write_clip(
+            folder / "five.mp4",
+            SIGNAL,
+            height=64,
+            matrix="bt2020",
+            bits=10,
+            primaries="bt2020",
+            transfer=PQ_TRC,
+            frames=2,
+        ),
+        5,
+        0,
+    )
     assert probe(five).hdr == "Dolby Vision profile 5 (base: none)"
-    report = enhance_folder(str(folder), str(tmp_path / "out"), JobSpec(target="none", hdr="keep",
-                                                                        preset="ultrafast"))
+    report = enhance_folder(str(folder), str(tmp_path / "out"), JobSpec(target="none", hdr="keep", preset="ultrafast"))
     status = {Path(r.input).name: r for r in report.results}
     bad = status["five.mp4"]
     assert bad.status == "failed" and "five.mp4" in bad.message and "\n" not in bad.message

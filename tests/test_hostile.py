@@ -35,8 +35,10 @@ def test_hostile_files_fail_one_line_each_and_odd_sizes_are_processed(tmp_path, 
     folder.mkdir()
     make_audio_only(folder / "a_no_frames.mkv", empty_video_track=True)
     _huge_header(folder / "b_huge.mp4")
-    shutil.copy(clip(name="tiny", width=1, height=1, frames=2, codec="ffv1", pix_fmt="yuv444p", suffix=".mkv"),
-                folder / "c_one_pixel.mkv")
+    shutil.copy(
+        clip(name="tiny", width=1, height=1, frames=2, codec="ffv1", pix_fmt="yuv444p", suffix=".mkv"),
+        folder / "c_one_pixel.mkv",
+    )
     shutil.copy(clip(name="odd", width=853, height=479, frames=2, pix_fmt="yuv444p"), folder / "d odd size.mp4")
     gone = folder / "e_deleted_while_queued.mp4"  # listed, then deleted before its turn
     out = tmp_path / "final_output"

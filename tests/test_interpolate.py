@@ -145,7 +145,10 @@ def test_rife_in_fp16_keeps_hdr_highlights(rife):
     b = _moving(0.1).astype(np.uint16) * 257
     a[8:16, 8:16] = b[8:16, 8:16] = 65535
     out = half(a, b, 0.5)
-    assert out[8:16, 8:16].min() > 60000 and np.abs(out / 257.0 - rife((a // 257).astype(np.uint8), (b // 257).astype(np.uint8), 0.5)).mean() < 1.5
+    assert (
+        out[8:16, 8:16].min() > 60000
+        and np.abs(out / 257.0 - rife((a // 257).astype(np.uint8), (b // 257).astype(np.uint8), 0.5)).mean() < 1.5
+    )
 
 
 def test_rife_on_cuda_in_fp16_makes_the_cpu_frame(rife):
@@ -281,8 +284,9 @@ def test_no_output_frame_mixes_the_two_shots_of_a_cut(media, tmp_path):
 
 def _square(x: float) -> np.ndarray:
     frame = np.full((64, 128, 3), 40, np.uint8)
-    cv2.rectangle(frame, (round(x * 16), 26 * 16), (round(x * 16) + 12 * 16, 38 * 16), (230, 230, 230), -1,
-                  cv2.LINE_AA, shift=4)
+    cv2.rectangle(
+        frame, (round(x * 16), 26 * 16), (round(x * 16) + 12 * 16, 38 * 16), (230, 230, 230), -1, cv2.LINE_AA, shift=4
+    )
     return frame
 
 
@@ -335,14 +339,30 @@ def test_changing_only_the_background_reruns_neither_upscale_nor_interpolate(cli
     from test_flows import task_states
 
     src = clip(name="bgswap", width=64, height=48, frames=64, fps=15)
-    job = VideoJob(input=str(src), output_dir=str(tmp_path), scale=2, segment_seconds=1, fps="30",
-                   background="#00ff00", preset="ultrafast", export_alpha="prores")
+    job = VideoJob(
+        input=str(src),
+        output_dir=str(tmp_path),
+        scale=2,
+        segment_seconds=1,
+        fps="30",
+        background="#00ff00",
+        preset="ultrafast",
+        export_alpha="prores",
+    )
     outputs = _run(job).result().outputs
     assert [probe(p).frame_count for p in outputs] == [128, 128]  # the alpha export follows the new rate too
     states = task_states(_run(job.model_copy(update={"background": "#0000ff"})))
     assert {k: v for k, v in states.items() if k.startswith(("upscale", "interpolate", "matte"))} == {
-        n: "Cached" for n in ("upscale-seg0000", "upscale-seg0001", "interpolate-seg0000", "interpolate-seg0001",
-                              "matte-seg0000", "matte-seg0001")}
+        n: "Cached"
+        for n in (
+            "upscale-seg0000",
+            "upscale-seg0001",
+            "interpolate-seg0000",
+            "interpolate-seg0001",
+            "matte-seg0000",
+            "matte-seg0001",
+        )
+    }
     assert [v for k, v in states.items() if k.startswith("join")] == ["Completed"]
     assert probe(job.output_path()).frame_count == 128
 
@@ -354,8 +374,24 @@ VIDPIPE = str(Path(sys.executable).with_name("vidpipe"))
 
 
 def _cmd(folder: Path, out: Path) -> list[str]:
-    return [VIDPIPE, "run", str(folder), "--out", str(out), "--target", "none", "--scale", "2", "--fps", "30",
-            "--segment-seconds", "1", "--preset", "ultrafast", "--no-sample"]
+    return [
+        VIDPIPE,
+        "run",
+        str(folder),
+        "--out",
+        str(out),
+        "--target",
+        "none",
+        "--scale",
+        "2",
+        "--fps",
+        "30",
+        "--segment-seconds",
+        "1",
+        "--preset",
+        "ultrafast",
+        "--no-sample",
+    ]
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -374,8 +410,14 @@ def test_a_run_killed_mid_interpolation_resumes_to_the_same_frames(clip, tmp_pat
     folder.mkdir()
     (folder / "dance.mp4").write_bytes(clip(name="killme", width=160, height=96, frames=128, fps=15).read_bytes())
     home, out = tmp_path / "home", tmp_path / "final_output"
-    proc = subprocess.Popen(_cmd(folder, out), env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        _cmd(folder, out),
+        env=_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     finished = lambda: sorted(home.glob("work/*/interpolate/*.stats.json"))  # noqa: E731
     deadline = time.monotonic() + 600
     while not finished():
@@ -390,8 +432,9 @@ def test_a_run_killed_mid_interpolation_resumes_to_the_same_frames(clip, tmp_pat
     resumed = subprocess.run(_cmd(folder, out), env=_env(home), capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert all(p.stat().st_mtime_ns == t for p, t in done.items())  # finished segments were not made again
-    clean = subprocess.run(_cmd(folder, tmp_path / "ref"), env=_env(tmp_path / "home2"), capture_output=True,
-                           text=True, timeout=900)
+    clean = subprocess.run(
+        _cmd(folder, tmp_path / "ref"), env=_env(tmp_path / "home2"), capture_output=True, text=True, timeout=900
+    )
     assert clean.returncode == 0, clean.stderr
     made = sorted(home.glob("work/*/interpolate/*.nut"))
     again = sorted((tmp_path / "home2").glob("work/*/interpolate/*.nut"))

@@ -26,7 +26,7 @@ def test_import_contracts_are_kept():
 def test_ruff_finds_nothing_to_fix_or_reformat():
     """The lint rules and the format in pyproject.toml ([tool.ruff]) hold everywhere."""
     ruff = str(Path(sys.executable).with_name("ruff"))
-    for args in (["check", "--no-cache", "."],):
+    for args in (["check", "--no-cache", "."], ["format", "--no-cache", "--check", "."]):
         r = subprocess.run([ruff, *args], cwd=ROOT, capture_output=True, text=True)
         assert r.returncode == 0, f"ruff {' '.join(args)}:\n{r.stdout}{r.stderr}"
 

@@ -62,7 +62,9 @@ def test_matte_covers_the_person_and_background_is_replaced(name, media, tmp_pat
     fx0, fy0, fx1, fy1 = far
     person = [a[y0:y1, x0:x1].mean() for a in alphas]
     background = [a[fy0:fy1, fx0:fx1].mean() for a in alphas]
-    print(f"\n{name}: alpha in the torso box {min(person):.3f}..{max(person):.3f}, in the far strip <= {max(background):.4f}")
+    print(
+        f"\n{name}: alpha in the torso box {min(person):.3f}..{max(person):.3f}, in the far strip <= {max(background):.4f}"
+    )
     assert min(person) > 0.9, "the matte misses the person"
     assert max(background) < 0.05, "the matte covers background"
 
@@ -94,8 +96,15 @@ def test_segment_boundaries_handover_equals_one_continuous_pass(media, tmp_path)
     def run(cfg, tag):
         alphas, prev, prev_up = [], None, None
         for s, up in zip(segs, ups):
-            p = matte(info, s, str(up), cfg, tmp_path / f"{tag}{s.index}.nut", prev=prev,
-                      prev_frames=str(prev_up) if prev_up else None)
+            p = matte(
+                info,
+                s,
+                str(up),
+                cfg,
+                tmp_path / f"{tag}{s.index}.nut",
+                prev=prev,
+                prev_frames=str(prev_up) if prev_up else None,
+            )
             alphas += [f[..., 3].astype(float) for f in read_frames(p, fmt="rgba")]
             prev, prev_up = str(p), up
         return [np.abs(a - c).mean() for a, c in zip(alphas, continuous)]
@@ -104,9 +113,11 @@ def test_segment_boundaries_handover_equals_one_continuous_pass(media, tmp_path)
     warm = run(MatteConfig(handover=False, warmup_frames=12), "warm")
     cold = run(MatteConfig(handover=False, warmup_frames=0), "cold")
     firsts = [s.first_frame for s in segs[1:]]
-    print(f"\nmean |alpha - continuous| (/255), whole frame: handover max {max(handover):.4f}; "
-          f"first frame of each segment: warm-up {[round(warm[i], 3) for i in firsts]}, "
-          f"cold {[round(cold[i], 3) for i in firsts]}")
+    print(
+        f"\nmean |alpha - continuous| (/255), whole frame: handover max {max(handover):.4f}; "
+        f"first frame of each segment: warm-up {[round(warm[i], 3) for i in firsts]}, "
+        f"cold {[round(cold[i], 3) for i in firsts]}"
+    )
     assert max(handover) < 0.1
     for i in firsts:
         assert warm[i] <= 1.0 and warm[i] <= 0.5 * cold[i] + 1e-9
@@ -205,4 +216,7 @@ def test_alpha_output_from_a_low_resolution_matte_takes_colour_from_the_full_fra
     rgba = cv2.imread(str(pngs[5]), cv2.IMREAD_UNCHANGED)
     assert rgba.shape == (96, 128, 4) and np.all(rgba[..., :3] == 50)  # colour from the full-size frames
     small = next(read_frames(mattes[0], fmt="rgba"))[..., 3]
-    assert np.abs(cv2.resize(small, (128, 96)).astype(int) - cv2.imread(str(pngs[0]), cv2.IMREAD_UNCHANGED)[..., 3]).mean() < 1
+    assert (
+        np.abs(cv2.resize(small, (128, 96)).astype(int) - cv2.imread(str(pngs[0]), cv2.IMREAD_UNCHANGED)[..., 3]).mean()
+        < 1
+    )

@@ -249,8 +249,12 @@ def test_the_same_frames_encode_to_the_same_bytes_under_load(clip, tmp_path):
     for p in burners:
         p.start()
     try:
-        digests = {hashlib.sha256(Path(deliver(iter(frames), info, ts, tmp_path / f"{i}.mp4", EncodeConfig()).path)
-                                  .read_bytes()).hexdigest() for i in range(20)}
+        digests = {
+            hashlib.sha256(
+                Path(deliver(iter(frames), info, ts, tmp_path / f"{i}.mp4", EncodeConfig()).path).read_bytes()
+            ).hexdigest()
+            for i in range(20)
+        }
     finally:
         stop.set()
         for p in burners:

@@ -59,8 +59,10 @@ def test_same_name_inputs_get_their_own_outputs_and_a_rerun_is_instant(tmp_path,
 def test_same_stem_other_extension_in_one_folder(tmp_path, home):
     folder = tmp_path / "downloads"
     make_clip(folder / "clip.mp4", 64, 48, frames=12, fps=24)
-    with av.open(str(make_clip(tmp_path / "x.mp4", 64, 48, frames=18, fps=24))) as src, \
-            av.open(str(folder / "clip.mkv"), "w") as dst:  # the same kind of video, in Matroska
+    with (
+        av.open(str(make_clip(tmp_path / "x.mp4", 64, 48, frames=18, fps=24))) as src,
+        av.open(str(folder / "clip.mkv"), "w") as dst,
+    ):  # the same kind of video, in Matroska
         streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
         for packet in src.demux():
             if packet.dts is not None:
@@ -73,15 +75,18 @@ def test_same_stem_other_extension_in_one_folder(tmp_path, home):
     assert probe(out / "clip-mkv_final.mp4").frame_count == 18
 
 
-@pytest.mark.parametrize("args, says", [
-    (["run", "--bogus"], "No such option: --bogus"),
-    (["run", "--scale", "abc"], "--scale"),
-    (["run", "--out"], "requires an argument"),
-    (["run", "-dash.mp4"], "'-dash.mp4' is a file: write ./-dash.mp4"),
-    (["run", "--target", "1080p", "--scale", "2"], "not both"),
-    (["run", "--background", "#GGGGGG"], "not a colour"),
-    (["nosuchcommand"], "No such command"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["run", "--bogus"], "No such option: --bogus"),
+        (["run", "--scale", "abc"], "--scale"),
+        (["run", "--out"], "requires an argument"),
+        (["run", "-dash.mp4"], "'-dash.mp4' is a file: write ./-dash.mp4"),
+        (["run", "--target", "1080p", "--scale", "2"], "not both"),
+        (["run", "--background", "#GGGGGG"], "not a colour"),
+        (["nosuchcommand"], "No such command"),
+    ],
+)
 def test_command_line_mistakes_are_one_line(home, args, says):
     (home / "-dash.mp4").write_bytes(b"")
     result = run(home, *args, timeout=120)
@@ -102,12 +107,23 @@ def test_a_library_error_inside_a_step_is_one_line_naming_the_step(tmp_path, hom
         "ncnn_sr.NcnnUpscaler.forward = broken\n"
     )
     src = make_clip(tmp_path / "in" / "dance.mp4", 64, 48, frames=6, fps=24)
-    result = run(home, "run", str(src), "--out", str(tmp_path / "out"), *ARGS, "--upscale-backend", "ncnn",
-                 env={"PYTHONPATH": str(hook)})
+    result = run(
+        home,
+        "run",
+        str(src),
+        "--out",
+        str(tmp_path / "out"),
+        *ARGS,
+        "--upscale-backend",
+        "ncnn",
+        env={"PYTHONPATH": str(hook)},
+    )
     no_traceback(result)
     failed = [line for line in result.stderr.splitlines() if line.startswith("failed")]
     assert result.returncode == 1 and len(failed) == 1, result.stderr[-3000:]
-    assert "dance.mp4" in failed[0] and "upscale failed: RuntimeError: vkQueueSubmit failed -4 (device lost)" in failed[0]
+    assert (
+        "dance.mp4" in failed[0] and "upscale failed: RuntimeError: vkQueueSubmit failed -4 (device lost)" in failed[0]
+    )
     assert not list((tmp_path / "out").glob("*.mp4"))
 
 
@@ -170,4 +186,5 @@ def test_an_input_or_a_file_vidpipe_did_not_make_is_never_overwritten(tmp_path, 
     again = run(home, "run", str(folder), "--out", str(folder), *ARGS)
     assert again.returncode == 0 and again.stderr.count("skipped") == 3, again.stderr[-3000:]
     assert {p.name for p in folder.iterdir()} == set(before) | set(made) | {
-        n.removesuffix("_final.mp4") + "_compare.jpg" for n in made}
+        n.removesuffix("_final.mp4") + "_compare.jpg" for n in made
+    }

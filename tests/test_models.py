@@ -36,8 +36,10 @@ def test_torch_and_ncnn_agree_and_tiles_match_whole(photo, torch_net):
     n_whole = chw_float_to_hwc_u8(ncnn_net.forward(photo))
     t_tiled = chw_float_to_hwc_u8(tiled_forward(photo, torch_net.forward, 4, tile=48))
     n_tiled = chw_float_to_hwc_u8(tiled_forward(photo, ncnn_net.forward, 4, tile=48))
-    print(f"torch vs ncnn {psnr(t_whole, n_whole):.1f} dB; tiled vs whole: torch {psnr(t_whole, t_tiled):.1f} dB, "
-          f"ncnn {psnr(n_whole, n_tiled):.1f} dB")
+    print(
+        f"torch vs ncnn {psnr(t_whole, n_whole):.1f} dB; tiled vs whole: torch {psnr(t_whole, t_tiled):.1f} dB, "
+        f"ncnn {psnr(n_whole, n_tiled):.1f} dB"
+    )
     assert psnr(t_whole, n_whole) >= 45
     assert psnr(t_whole, t_tiled) >= 45 and psnr(n_whole, n_tiled) >= 45
     assert torch_net.architecture == "RealESRGAN Compact" and torch_net.scale == 4
@@ -144,7 +146,9 @@ def test_torch_path_finished_on_its_device_matches_the_host_path(photo, torch_ne
 def test_batch_and_tile_fit_this_jobs_share_of_free_memory(monkeypatch):
     monkeypatch.setenv("VIDPIPE_VRAM_BUDGET_MB", "10240")
     monkeypatch.setenv("VIDPIPE_GPU_JOBS", "2")
-    compact = Backend("torch", "cuda:0", "float16", 4, bytes_per_pixel=activation_bytes_per_pixel("RealESRGAN Compact", True))
+    compact = Backend(
+        "torch", "cuda:0", "float16", 4, bytes_per_pixel=activation_bytes_per_pixel("RealESRGAN Compact", True)
+    )
     rrdb = Backend("torch", "cuda:0", "float16", 4, bytes_per_pixel=activation_bytes_per_pixel("ESRGAN", True))
     free = 11 << 30  # an idle 12 GB card
     assert job_budget_bytes(free) == 5 << 30  # seed: 10 GB for 2 jobs
@@ -255,7 +259,9 @@ def test_cuda_fp16_matches_cpu(photo, torch_net):
     on_gpu, on_cpu = gpu.upscale(frames, (320, 240)), torch_net.upscale(frames, (320, 240))
     for a, b in zip(on_gpu, on_cpu):
         assert a.dtype == np.uint8 and a.shape == (240, 320, 3) and psnr(a, b) > 40
-    assert psnr(gpu.upscale(frames, (640, 480), tile=48)[0], gpu.upscale(frames, (640, 480))[0]) > 40  # tiles on the GPU
+    assert (
+        psnr(gpu.upscale(frames, (640, 480), tile=48)[0], gpu.upscale(frames, (640, 480))[0]) > 40
+    )  # tiles on the GPU
 
 
 def test_models_are_let_go_when_the_last_job_in_the_process_ends():

@@ -31,11 +31,18 @@ def _names(plan):
 
 def test_every_unit_waits_only_for_units_planned_before_it(video, random_gfpgan, tmp_path):
     info, tl = video
-    spec = JobSpec(target="none", scale=2, restore_faces=True, restore_faces_model=str(random_gfpgan),
-                   background="#00FF00", export_alpha="png")
+    spec = JobSpec(
+        target="none",
+        scale=2,
+        restore_faces=True,
+        restore_faces_model=str(random_gfpgan),
+        background="#00FF00",
+        export_alpha="png",
+    )
     plan = plan_video(info, tl, spec, tmp_path / "a_final.mp4")
-    assert _names(plan) == [f"{s}-seg000{i}" for s in ("upscale", "restore_faces", "matte", "composite")
-                            for i in range(2)]
+    assert _names(plan) == [
+        f"{s}-seg000{i}" for s in ("upscale", "restore_faces", "matte", "composite") for i in range(2)
+    ]
     for n, unit in enumerate(plan.items):
         assert all(d < n for d in unit.deps)  # a first-in-first-out pool can never deadlock
     up0, up1, rf0, rf1, m0, m1, c0, c1 = plan.items
@@ -47,8 +54,12 @@ def test_every_unit_waits_only_for_units_planned_before_it(video, random_gfpgan,
     assert plan.tasks == list(range(6)) and c0.plan.out is None and plan.ready(7) == (3, 5)
     assert [s.plan for s in plan.join.work.segments] == [c0.plan, c1.plan]
     assert set(plan.join.deps) == {2, 3, 4, 5}
-    assert plan.disk_bytes() == plan_video(info, tl, spec.model_copy(update={"background": "#0000FF"}),
-                                           tmp_path / "a_final.mp4").disk_bytes()
+    assert (
+        plan.disk_bytes()
+        == plan_video(
+            info, tl, spec.model_copy(update={"background": "#0000FF"}), tmp_path / "a_final.mp4"
+        ).disk_bytes()
+    )
     assert plan.export_alpha.work.colors is None  # matte at the frames' size: its own colour
     assert plan.describe().startswith("upscale realesr-animevideov3 on ncnn/cpu, restore_faces ")
     assert plan.disk_bytes() > plan_video(info, tl, JobSpec(target="none", scale=2), tmp_path / "a.mp4").disk_bytes()
@@ -87,8 +98,9 @@ def test_a_step_reading_a_streamed_output_is_a_config_error(video, tmp_path, ran
     info, tl = video
     with steps.registered(type("Late", (restore_faces.RestoreFaces,), {"name": "late"})(), after="composite"):
         with pytest.raises(ConfigError, match="late reads the frames of composite, which are made on the fly"):
-            spec = JobSpec(target="none", scale=2, background="blur", restore_faces=True,
-                           restore_faces_model=str(random_gfpgan))
+            spec = JobSpec(
+                target="none", scale=2, background="blur", restore_faces=True, restore_faces_model=str(random_gfpgan)
+            )
             plan_video(info, tl, spec, tmp_path / "a.mp4")
 
 

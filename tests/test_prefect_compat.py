@@ -35,15 +35,18 @@ def test_the_task_worker_members_the_segment_worker_overrides_or_calls_exist():
     for name in prefect_compat.TASK_WORKER_ATTRIBUTES:
         assert hasattr(worker, name), f"TaskWorker instances have no {name} any more"
     limiter = worker._limiter  # an anyio CapacityLimiter: taken and given back on behalf of a borrower
-    assert limiter.total_tokens == 2 and callable(limiter.acquire_on_behalf_of) and callable(
-        limiter.release_on_behalf_of)
+    assert (
+        limiter.total_tokens == 2 and callable(limiter.acquire_on_behalf_of) and callable(limiter.release_on_behalf_of)
+    )
     assert worker.task_keys == {nothing.task_key}
     subclass = type(segment_worker)
     assert issubclass(subclass, TaskWorker) and segment_worker._limiter.total_tokens == 1
     for name in ("_subscribe_to_task_scheduling", "_submit_scheduled_task_run"):  # overridden, with the same shape
         assert getattr(subclass, name) is not getattr(TaskWorker, name)
-        assert inspect.signature(getattr(subclass, name)).parameters.keys() == inspect.signature(
-            getattr(TaskWorker, name)).parameters.keys()
+        assert (
+            inspect.signature(getattr(subclass, name)).parameters.keys()
+            == inspect.signature(getattr(TaskWorker, name)).parameters.keys()
+        )
 
 
 def test_the_subscription_the_segment_worker_opens_takes_its_arguments():
@@ -68,7 +71,9 @@ def test_the_parameters_reader_and_the_ephemeral_server_are_where_they_were():
     from prefect.task_worker import read_parameters
 
     assert inspect.iscoroutinefunction(read_parameters) and list(inspect.signature(read_parameters).parameters)[:2] == [
-        "result_store", "identifier"]
+        "result_store",
+        "identifier",
+    ]
     assert inspect.iscoroutinefunction(get_or_create_default_task_scheduling_storage)
     assert "result_storage" in ResultStore.model_fields
     assert callable(SubprocessASGIServer.start)
@@ -76,8 +81,13 @@ def test_the_parameters_reader_and_the_ephemeral_server_are_where_they_were():
 
 def test_no_other_module_uses_a_private_prefect_name():
     """``x._name`` on a Prefect object, or a ``_name`` imported from prefect, only in prefect_compat."""
-    for path in [*ROOT.glob("tasks/*.py"), *ROOT.glob("flows/*.py"), *ROOT.glob("deployments/*.py"),
-                 *ROOT.glob("app/*.py"), *ROOT.glob("vidpipe/**/*.py")]:
+    for path in [
+        *ROOT.glob("tasks/*.py"),
+        *ROOT.glob("flows/*.py"),
+        *ROOT.glob("deployments/*.py"),
+        *ROOT.glob("app/*.py"),
+        *ROOT.glob("vidpipe/**/*.py"),
+    ]:
         if path.name == "prefect_compat.py":
             continue
         tree = ast.parse(path.read_text())
@@ -86,6 +96,11 @@ def test_no_other_module_uses_a_private_prefect_name():
                 assert not any(a.name.startswith("_") for a in node.names), f"{path}: {ast.unparse(node)}"
                 assert not any(p.startswith("_") for p in node.module.split(".")), f"{path}: {ast.unparse(node)}"
         text = path.read_text()
-        for name in (*prefect_compat.TASK_WORKER_MEMBERS, "_limiter", "_runs_task_group", "client._client",
-                     "SubprocessASGIServer"):
+        for name in (
+            *prefect_compat.TASK_WORKER_MEMBERS,
+            "_limiter",
+            "_runs_task_group",
+            "client._client",
+            "SubprocessASGIServer",
+        ):
             assert name not in text, f"{path}: uses {name} (keep it in tasks/prefect_compat.py)"

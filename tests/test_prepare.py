@@ -66,8 +66,21 @@ def test_one_run_checks_the_background_lists_the_output_folder_and_plans_each_vi
         (folder / f"{name}.mp4").write_bytes(src.read_bytes())
     back = tmp_path / "bg.png"
     cv2.imwrite(str(back), np.full((32, 48, 3), (40, 160, 90), np.uint8))
-    args = ["run", str(folder), "--out", str(out), "--target", "none", "--scale", "2", "--preset", "ultrafast",
-            "--background", str(back), "--no-sample"]
+    args = [
+        "run",
+        str(folder),
+        "--out",
+        str(out),
+        "--target",
+        "none",
+        "--scale",
+        "2",
+        "--preset",
+        "ultrafast",
+        "--background",
+        str(back),
+        "--no-sample",
+    ]
     from app.cli import app
 
     counts = _count_work(monkeypatch, out)
@@ -93,13 +106,17 @@ def test_one_run_checks_the_background_lists_the_output_folder_and_plans_each_vi
     assert counts == once + Counter({"listings of --out": 1}), counts
 
 
-@pytest.mark.parametrize("settings,model", [
-    ({"background": "#00ff00"}, "rvm_mobilenetv3_fp32"),  # a download URL
-    ({"fps": "30"}, "rife-v4.2x"),  # a file inside a wheel pip would fetch
-    ({"restore_faces": True}, "GFPGANv1.4"),
-])
+@pytest.mark.parametrize(
+    "settings,model",
+    [
+        ({"background": "#00ff00"}, "rvm_mobilenetv3_fp32"),  # a download URL
+        ({"fps": "30"}, "rife-v4.2x"),  # a file inside a wheel pip would fetch
+        ({"restore_faces": True}, "GFPGANv1.4"),
+    ],
+)
 def test_planning_with_a_missing_model_file_is_one_clear_error_and_opens_no_connection(
-        tmp_path, clip, monkeypatch, settings, model):
+    tmp_path, clip, monkeypatch, settings, model
+):
     monkeypatch.setenv("VIDPIPE_MODELS_DIR", str(tmp_path / "none here"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     tried: list = []
@@ -125,8 +142,14 @@ def test_a_steps_key_follows_every_module_it_imports_and_no_list_is_kept_by_hand
     assert "vidpipe.models.rife" in version.imported("vidpipe.steps.interpolate")  # imported inside a function
     assert "vidpipe.media.colour" in version.imported("vidpipe.steps.join")  # through media.encode
     for step in (matte, upscale):  # another step's code, the settings' declarations, bookkeeping: not in the key
-        assert not {"vidpipe.steps.composite", "vidpipe.steps.interpolate", "vidpipe.models.rife", "vidpipe.config",
-                    "vidpipe.telemetry", "vidpipe.progress"} & set(version.imported(step)), version.imported(step)
+        assert not {
+            "vidpipe.steps.composite",
+            "vidpipe.steps.interpolate",
+            "vidpipe.models.rife",
+            "vidpipe.config",
+            "vidpipe.telemetry",
+            "vidpipe.progress",
+        } & set(version.imported(step)), version.imported(step)
     before = {m: version.code_version(m) for m in (matte, upscale)}
     real = version.source
 

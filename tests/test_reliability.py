@@ -33,8 +33,14 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def _start(folder: Path, out: Path, home: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([VIDPIPE, "run", str(folder), "--out", str(out), *ARGS, *extra], env=_env(home),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [VIDPIPE, "run", str(folder), "--out", str(out), *ARGS, *extra],
+        env=_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _run(folder: Path, out: Path, home: Path, *extra: str) -> subprocess.CompletedProcess:

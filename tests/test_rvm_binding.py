@@ -17,10 +17,15 @@ def _rvm_like(path, dtype) -> str:
     """fgr = src; pha = mean of src over channels; r_o = r_i + 1 (a frame counter);
     downsample_ratio is read (float32, as RVM's) and multiplied into pha by 1."""
     t = DTYPES[dtype]
-    inputs = [helper.make_tensor_value_info("src", t, [1, 3, "h", "w"]),
-              helper.make_tensor_value_info("downsample_ratio", TensorProto.FLOAT, [1])]
+    inputs = [
+        helper.make_tensor_value_info("src", t, [1, 3, "h", "w"]),
+        helper.make_tensor_value_info("downsample_ratio", TensorProto.FLOAT, [1]),
+    ]
     inputs += [helper.make_tensor_value_info(f"r{i}i", t, ["n", "c", "y", "x"]) for i in range(1, 5)]
-    outputs = [helper.make_tensor_value_info("fgr", t, [1, 3, "h", "w"]), helper.make_tensor_value_info("pha", t, [1, 1, "h", "w"])]
+    outputs = [
+        helper.make_tensor_value_info("fgr", t, [1, 3, "h", "w"]),
+        helper.make_tensor_value_info("pha", t, [1, 1, "h", "w"]),
+    ]
     outputs += [helper.make_tensor_value_info(f"r{i}o", t, ["n", "c", "y", "x"]) for i in range(1, 5)]
     one = helper.make_tensor("one", t, [], [1.0])
     nodes = [

@@ -62,8 +62,11 @@ def postgres():
         pg("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "vidpipe", "prefect")
         yield f"postgresql+asyncpg://vidpipe@127.0.0.1:{port}/prefect"
     finally:
-        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -84,8 +87,13 @@ def farm(tmp_path_factory, postgres):
     procs: dict[str, subprocess.Popen] = {}
     log = base / "server.log"
     with log.open("w") as f:
-        procs["server"] = subprocess.Popen([VIDPIPE, "server", "--port", str(port), "--database-url", postgres],
-                                           env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        procs["server"] = subprocess.Popen(
+            [VIDPIPE, "server", "--port", str(port), "--database-url", postgres],
+            env=env,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         _wait_healthy(url, procs["server"], log, seconds=300)
         assert "database: postgres" in log.read_text(), log.read_text()[-2000:]
@@ -93,16 +101,31 @@ def farm(tmp_path_factory, postgres):
         deployed = subprocess.run([VIDPIPE, "deploy"], env=env, capture_output=True, text=True, timeout=300)
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
 
-        def start(machine: str, limit: str | None = None, home: Path | None = None,
-                  spread: bool = False) -> subprocess.Popen:
-            machine_env = dict(env, VIDPIPE_HOME=str(home or base / machine), VIDPIPE_LIMIT_CPU_MODELS="1",
-                               VIDPIPE_MACHINE=machine)
+        def start(
+            machine: str, limit: str | None = None, home: Path | None = None, spread: bool = False
+        ) -> subprocess.Popen:
+            machine_env = dict(
+                env, VIDPIPE_HOME=str(home or base / machine), VIDPIPE_LIMIT_CPU_MODELS="1", VIDPIPE_MACHINE=machine
+            )
             args = ["--spread"] if spread else []
             with (base / f"worker-{machine}.log").open("a") as f:
                 procs[machine] = subprocess.Popen(
-                    [VIDPIPE, "worker", "--machine", machine, "--gpu-limit", limit or f"gpu-{machine}", "--limit", "2",
-                     *args],
-                    env=machine_env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT,
+                    [
+                        VIDPIPE,
+                        "worker",
+                        "--machine",
+                        machine,
+                        "--gpu-limit",
+                        limit or f"gpu-{machine}",
+                        "--limit",
+                        "2",
+                        *args,
+                    ],
+                    env=machine_env,
+                    stdout=f,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    cwd=ROOT,
                 )
             return procs[machine]
 
@@ -155,9 +178,14 @@ def test_two_machines_on_postgres_share_a_batch_each_within_its_limit(farm, tmp_
     _stop(farm.procs["b"])
     farm.start("b")
     # a machine started with a limit another live machine holds: one line, before any work
-    clash = subprocess.run([VIDPIPE, "worker", "--machine", "c", "--gpu-limit", "gpu-a"], cwd=ROOT,
-                           env=dict(farm.env, VIDPIPE_HOME=str(farm.base / "c")),
-                           capture_output=True, text=True, timeout=120)
+    clash = subprocess.run(
+        [VIDPIPE, "worker", "--machine", "c", "--gpu-limit", "gpu-a"],
+        cwd=ROOT,
+        env=dict(farm.env, VIDPIPE_HOME=str(farm.base / "c")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert clash.returncode == 1 and "GPU limit gpu-a is already machine a's" in clash.stderr, clash.stderr
     assert "Traceback" not in clash.stderr and len(clash.stderr.strip().splitlines()) == 1, clash.stderr
     _online(farm.url, "rtx3060-a", "rtx3060-b")
@@ -169,9 +197,19 @@ def test_two_machines_on_postgres_share_a_batch_each_within_its_limit(farm, tmp_
     with _client(farm.url) as client:
         deployment = client.read_deployment_by_name("enhance-video/enhance-video")
         runs = [
-            client.create_flow_run_from_deployment(deployment.id, parameters={"job": dict(
-                input=str(v), output_dir=str(out), target="none", scale=2, segment_seconds=0.5, preset="ultrafast",
-            )})
+            client.create_flow_run_from_deployment(
+                deployment.id,
+                parameters={
+                    "job": dict(
+                        input=str(v),
+                        output_dir=str(out),
+                        target="none",
+                        scale=2,
+                        segment_seconds=0.5,
+                        preset="ultrafast",
+                    )
+                },
+            )
             for v in videos
         ]
         deadline = time.monotonic() + 600
@@ -192,8 +230,10 @@ def test_two_machines_on_postgres_share_a_batch_each_within_its_limit(farm, tmp_
     assert done_on["a"] and done_on["b"], done_on  # both machines worked
     assert not done_on["a"] & done_on["b"]  # each video once
     assert done_on["a"] | done_on["b"] == {str(v.resolve()) for v in videos}
-    print(f"most slots held {sampler.most} in {sampler.samples} samples; videos on a: {len(done_on['a'])}, "
-          f"on b: {len(done_on['b'])}")
+    print(
+        f"most slots held {sampler.most} in {sampler.samples} samples; videos on a: {len(done_on['a'])}, "
+        f"on b: {len(done_on['b'])}"
+    )
     assert sampler.samples > 10
     assert all(1 <= most <= 2 for most in sampler.most.values()), sampler.most  # slots taken, never over
 
@@ -244,8 +284,14 @@ def test_a_machine_dies_mid_video_and_another_finishes_it_from_the_shared_work(f
 
     shared = tmp_path / "shared-home"
     video = make_clip(tmp_path / "long.mp4", 96, 64, frames=96, fps=24)
-    job = dict(input=str(video), output_dir=str(tmp_path / "out"), target="none", scale=2, segment_seconds=0.5,
-               preset="ultrafast")
+    job = dict(
+        input=str(video),
+        output_dir=str(tmp_path / "out"),
+        target="none",
+        scale=2,
+        segment_seconds=0.5,
+        preset="ultrafast",
+    )
     farm.start("c", home=shared)
     _online(farm.url, "rtx3060-c")
     stats = lambda: sorted((shared / "work").glob("*/upscale/*.stats.json"))  # noqa: E731
@@ -291,8 +337,9 @@ def _task_workers(url: str, count: int = 0, besides: set[str] = frozenset(), sec
 
     deadline = time.monotonic() + seconds
     while True:
-        answer = httpx.post(f"{url}/task_workers/filter", timeout=10,
-                            json={"task_worker_filter": {"task_keys": [segment.task_key]}})
+        answer = httpx.post(
+            f"{url}/task_workers/filter", timeout=10, json={"task_worker_filter": {"task_keys": [segment.task_key]}}
+        )
         found = {w["identifier"] for w in answer.json()} if answer.status_code == 200 else set()
         if len(found - besides) >= count:
             return found
@@ -305,10 +352,31 @@ def _alone(farm, tmp_path: Path, video: Path, *args: str) -> Path:
     """The same video made on one machine by `vidpipe run` (no server): the reference."""
     reference = tmp_path / "reference"
     alone = subprocess.run(
-        [VIDPIPE, "run", str(video), "--out", str(reference), "--target", "none", "--scale", "2",
-         "--segment-seconds", "0.5", "--preset", "ultrafast", "--no-sample", *args],
-        env={**{k: v for k, v in farm.env.items() if not k.startswith("PREFECT_")},
-             "VIDPIPE_HOME": str(tmp_path / "alone")}, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        [
+            VIDPIPE,
+            "run",
+            str(video),
+            "--out",
+            str(reference),
+            "--target",
+            "none",
+            "--scale",
+            "2",
+            "--segment-seconds",
+            "0.5",
+            "--preset",
+            "ultrafast",
+            "--no-sample",
+            *args,
+        ],
+        env={
+            **{k: v for k, v in farm.env.items() if not k.startswith("PREFECT_")},
+            "VIDPIPE_HOME": str(tmp_path / "alone"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert alone.returncode == 0, alone.stderr[-3000:]
     return reference / f"{video.stem}_final.mp4"
@@ -334,15 +402,24 @@ def test_one_video_spreads_over_both_machines_and_survives_one_dying(farm, tmp_p
         _stop(farm.procs.pop(name))
     shared = tmp_path / "shared-home"
     video = make_clip(tmp_path / "spread.mp4", 96, 64, frames=144, fps=24)  # 12 segments
-    job = dict(input=str(video), output_dir=str(tmp_path / "out"), target="none", scale=2, segment_seconds=0.5,
-               preset="ultrafast", background="#00b140")
+    job = dict(
+        input=str(video),
+        output_dir=str(tmp_path / "out"),
+        target="none",
+        scale=2,
+        segment_seconds=0.5,
+        preset="ultrafast",
+        background="#00b140",
+    )
     before = _task_workers(farm.url)
     farm.start("e", home=shared, spread=True)
     farm.start("f", home=shared, spread=True)
     _online(farm.url, "rtx3060-e", "rtx3060-f")
     _task_workers(farm.url, 2, before)
-    made_on = lambda: {json.loads(p.read_text()).get("machine")  # noqa: E731
-                       for p in (shared / "work").glob("*/upscale/*.stats.json")}
+
+    def made_on():
+        return {json.loads(p.read_text()).get("machine") for p in (shared / "work").glob("*/upscale/*.stats.json")}
+
     with _client(farm.url) as client:
         deployment = client.read_deployment_by_name("enhance-video/enhance-video")
         run = client.create_flow_run_from_deployment(deployment.id, parameters={"job": job})
@@ -390,10 +467,26 @@ def test_a_spread_machine_without_the_shared_home_fails_the_segment_in_one_line(
     video = make_clip(tmp_path / "lonely.mp4", 64, 36, frames=12, fps=12)
     started = time.monotonic()
     done = subprocess.run(
-        [VIDPIPE, "run", str(video), "--out", str(tmp_path / "out"), "--target", "none", "--scale", "2",
-         "--segment-seconds", "0.5", "--no-sample"],
-        env=dict(farm.env, VIDPIPE_HOME=str(tmp_path / "here")), capture_output=True, text=True, timeout=300,
-        cwd=tmp_path)
+        [
+            VIDPIPE,
+            "run",
+            str(video),
+            "--out",
+            str(tmp_path / "out"),
+            "--target",
+            "none",
+            "--scale",
+            "2",
+            "--segment-seconds",
+            "0.5",
+            "--no-sample",
+        ],
+        env=dict(farm.env, VIDPIPE_HOME=str(tmp_path / "here")),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert done.returncode == 1, done.stderr[-3000:]
     assert "cannot read its parameters" in done.stderr and "--spread needs every machine's VIDPIPE_HOME" in done.stderr
     assert "Traceback" not in done.stderr
@@ -408,27 +501,48 @@ def test_task_records_in_an_object_store_are_checked_before_the_worker_starts(fa
     import boto3
 
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket="records")
-    made = subprocess.run([sys.executable, "-c", f"""
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"""
 from prefect_aws import AwsCredentials, S3Bucket
 from prefect_aws.client_parameters import AwsClientParameters
 keys = AwsCredentials(aws_access_key_id="vidpipe-test", aws_secret_access_key="vidpipe-test", region_name="us-east-1",
                       aws_client_parameters=AwsClientParameters(endpoint_url="{s3_endpoint}"))
 S3Bucket(bucket_name="records", credentials=keys).save("records", overwrite=True)
 S3Bucket(bucket_name="no-such-bucket", credentials=keys).save("missing", overwrite=True)
-"""], env=farm.env, capture_output=True, text=True, timeout=120)
+""",
+        ],
+        env=farm.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert made.returncode == 0, made.stderr[-2000:]
     env = dict(farm.env, VIDPIPE_HOME=str(tmp_path / "h"), VIDPIPE_MACHINE="h")
     for block, words in (("s3-bucket/missing", "cannot write there"), ("s3-bucket/nowhere", "cannot load the block")):
-        done = subprocess.run([VIDPIPE, "worker", "--gpu-limit", "gpu-h"], cwd=ROOT, capture_output=True, text=True,
-                              env=dict(env, PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK=block), timeout=120)
+        done = subprocess.run(
+            [VIDPIPE, "worker", "--gpu-limit", "gpu-h"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=dict(env, PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK=block),
+            timeout=120,
+        )
         last = done.stderr.strip().splitlines()[-1]
         assert done.returncode == 1 and words in last and block in last, done.stderr
         assert "Traceback" not in done.stderr
     log = tmp_path / "worker-h.log"
     with log.open("w") as f:
-        good = subprocess.Popen([VIDPIPE, "worker", "--gpu-limit", "gpu-h"], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
-                                env=dict(env, PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK="s3-bucket/records"),
-                                start_new_session=True)
+        good = subprocess.Popen(
+            [VIDPIPE, "worker", "--gpu-limit", "gpu-h"],
+            cwd=ROOT,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env=dict(env, PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK="s3-bucket/records"),
+            start_new_session=True,
+        )
     try:
         _online(farm.url, "rtx3060-h")
         assert "task records in s3-bucket/records" in log.read_text()
@@ -442,11 +556,18 @@ def test_a_wrong_database_url_or_no_server_is_one_line_before_anything_starts(tm
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["VIDPIPE_HOME"] = str(tmp_path / "home")
     closed = _free_port()  # nothing listens there
-    for url, words in ((f"postgresql+asyncpg://vidpipe:secret@127.0.0.1:{closed}/prefect", "cannot connect"),
-                       ("mysql://vidpipe@127.0.0.1/prefect", "not a Postgres or SQLite URL")):
+    for url, words in (
+        (f"postgresql+asyncpg://vidpipe:secret@127.0.0.1:{closed}/prefect", "cannot connect"),
+        ("mysql://vidpipe@127.0.0.1/prefect", "not a Postgres or SQLite URL"),
+    ):
         started = time.monotonic()
-        done = subprocess.run([VIDPIPE, "server", "--port", str(_free_port()), "--database-url", url], env=env,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [VIDPIPE, "server", "--port", str(_free_port()), "--database-url", url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 1 and words in done.stderr, done.stderr
         assert "secret" not in done.stderr and "Traceback" not in done.stderr
         assert time.monotonic() - started < 30
@@ -454,6 +575,11 @@ def test_a_wrong_database_url_or_no_server_is_one_line_before_anything_starts(tm
     done = subprocess.run([VIDPIPE, "worker", "--machine", "x"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "does not answer" in done.stderr and "Traceback" not in done.stderr, done.stderr
     (tmp_path / "a-file").write_text("")
-    done = subprocess.run([VIDPIPE, "worker", "--machine", "x"], env=dict(env, VIDPIPE_HOME=str(tmp_path / "a-file")),
-                          capture_output=True, text=True, timeout=120)  # a work folder that cannot be written
+    done = subprocess.run(
+        [VIDPIPE, "worker", "--machine", "x"],
+        env=dict(env, VIDPIPE_HOME=str(tmp_path / "a-file")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # a work folder that cannot be written
     assert done.returncode == 1 and "cannot write there" in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -44,8 +44,15 @@ def server(tmp_path_factory, s3_endpoint):
     procs = []
     server_log = base / "server.log"
     with server_log.open("w") as log:
-        procs.append(subprocess.Popen([VIDPIPE, "server", "--port", str(port)], env=env, stdout=log,
-                                      stderr=subprocess.STDOUT, start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                [VIDPIPE, "server", "--port", str(port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
     try:
         _wait_healthy(url, procs[0], server_log)
         env["PREFECT_API_URL"] = url
@@ -54,8 +61,16 @@ def server(tmp_path_factory, s3_endpoint):
         assert "vidpipe worker" in deployed.stderr  # tells the user what to start next
         worker_log = base / "worker.log"
         with worker_log.open("w") as log:
-            procs.append(subprocess.Popen([VIDPIPE, "worker", "--name", "test-worker"], env=env, stdout=log,
-                                          stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT))
+            procs.append(
+                subprocess.Popen(
+                    [VIDPIPE, "worker", "--name", "test-worker"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    cwd=ROOT,
+                )
+            )
         yield url, env, base
     finally:
         for p in reversed(procs):
@@ -70,9 +85,16 @@ def test_api_run_on_the_worker_uploads_and_reports(server, s3_endpoint, clip):
     s3.create_bucket(Bucket="finished")
     src = clip(width=64, height=36, frames=24, fps=24)
     out = base / "final_output"
-    job = dict(input=str(src), output_dir=str(out), target="none", scale=2, segment_seconds=0.5,
-               preset="ultrafast", upload="s3://finished/dance",
-               s3_endpoint_url=s3_endpoint)  # the 0.1 name of upload_endpoint_url: API scripts keep working
+    job = dict(
+        input=str(src),
+        output_dir=str(out),
+        target="none",
+        scale=2,
+        segment_seconds=0.5,
+        preset="ultrafast",
+        upload="s3://finished/dance",
+        s3_endpoint_url=s3_endpoint,
+    )  # the 0.1 name of upload_endpoint_url: API scripts keep working
 
     with _client(url) as client:
         deployment = client.read_deployment_by_name("enhance-video/enhance-video")
@@ -116,8 +138,17 @@ def test_api_example_waits_and_prints_the_report(server, clip):
     url, env, base = server
     src = clip(width=48, height=32, frames=12, fps=12)
     out = base / "example_output"
-    cmd = [sys.executable, str(ROOT / "examples" / "run_deployment.py"), str(src), "--target", "none",
-           "--out", str(out), "--timeout", "300"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "examples" / "run_deployment.py"),
+        str(src),
+        "--target",
+        "none",
+        "--out",
+        str(out),
+        "--timeout",
+        "300",
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Completed" in done.stdout and "| join |" in done.stdout
@@ -136,8 +167,9 @@ def test_a_killed_gpu_step_gives_its_slot_back_when_the_lease_expires(server):
         "    print('inside', flush=True)\n"
         "    time.sleep(600)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", holder], env=env, stdout=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", holder], env=env, stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         assert proc.stdout.readline().strip() == "inside"
         with _client(url) as client:

@@ -65,8 +65,11 @@ class Invert(Step):
             raise MediaError(f"{work.segment.name}: injected failure")
         self.runs += 1
         frames = read_frames(work.inputs.frames)
-        return str(write_segment(frames, lambda f: 255 - f, plan.out, work.size, work.info.fps, work.segment.n_frames,
-                                 on_frame=on_frame))
+        return str(
+            write_segment(
+                frames, lambda f: 255 - f, plan.out, work.size, work.info.fps, work.segment.n_frames, on_frame=on_frame
+            )
+        )
 
 
 def test_a_step_registered_at_run_time_runs_with_caching_and_resume(dance, tmp_path):
@@ -143,7 +146,7 @@ def test_folder_skip_sees_a_model_file_replaced_in_place(tmp_path, clip, weights
     assert _status(enhance_folder(str(folder), str(out), spec)) == "skipped"
 
 
-STEP_SOURCE = '''
+STEP_SOURCE = """
 from pathlib import Path
 from vidpipe.hashing import digest
 from vidpipe.media.pipeline import write_segment
@@ -175,7 +178,7 @@ class Darken(Step):
 
 
 STEP = Darken()
-'''
+"""
 
 
 @pytest.mark.slow
@@ -216,8 +219,13 @@ def test_restore_faces_loads_each_network_once_per_process(dance, tmp_path, rand
     model = tmp_path / "gfpgan_copy.pth"  # a file this process has not loaded yet
     shutil.copy(random_gfpgan, model)
     before = dict(cache.loads)
-    job = VideoJob(input=str(dance), output_dir=str(tmp_path / "out"), restore_faces=True,
-                   restore_faces_model=str(model), **{**SMALL, "segment_seconds": 0.34})
+    job = VideoJob(
+        input=str(dance),
+        output_dir=str(tmp_path / "out"),
+        restore_faces=True,
+        restore_faces_model=str(model),
+        **{**SMALL, "segment_seconds": 0.34},
+    )
     state = enhance_video(job, return_state=True)
     assert state.is_completed(), state.message
     ran = [k for k, v in task_states(state).items() if k.startswith("restore_faces-") and v == "Completed"]

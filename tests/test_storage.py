@@ -71,13 +71,21 @@ def test_unreachable_endpoint_is_transient(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     ("code", "status", "transient"),
-    [("AccessDenied", 403, False), ("NoSuchBucket", 404, False), ("InvalidAccessKeyId", 403, False),
-     ("SlowDown", 503, True), ("InternalError", 500, True), ("RequestTimeout", 400, True)],
+    [
+        ("AccessDenied", 403, False),
+        ("NoSuchBucket", 404, False),
+        ("InvalidAccessKeyId", 403, False),
+        ("SlowDown", 503, True),
+        ("InternalError", 500, True),
+        ("RequestTimeout", 400, True),
+    ],
 )
 def test_errors_are_sorted_into_permanent_and_transient(code, status, transient):
     from botocore.exceptions import ClientError
 
-    error = ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Put")
+    error = ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Put"
+    )
     assert classify(error, S3Target("s3://b/p"), "upload").transient is transient
 
 
@@ -102,8 +110,9 @@ def test_credentials_from_a_prefect_aws_credentials_block(bucket, s3_endpoint, t
     from vidpipe.storage import session_for
 
     name, client = bucket
-    AwsCredentials(aws_access_key_id="from-block", aws_secret_access_key="block-secret",
-                   region_name="us-east-1").save("vidpipe-test-creds", overwrite=True)
+    AwsCredentials(aws_access_key_id="from-block", aws_secret_access_key="block-secret", region_name="us-east-1").save(
+        "vidpipe-test-creds", overwrite=True
+    )
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")  # nothing in the environment: the block is the only source
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     session = session_for("vidpipe-test-creds")

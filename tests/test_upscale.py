@@ -73,8 +73,9 @@ def test_upscale_image_command_small_tiles_have_no_seams(photo, tmp_path):
     cv2.imwrite(str(src), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
     runner = CliRunner()
     for name, tile in [("whole.png", 0), ("tiled.png", 32)]:
-        r = runner.invoke(app, ["upscale-image", str(src), str(tmp_path / name), "--scale", "4", "--upscale-tile",
-                                str(tile)])
+        r = runner.invoke(
+            app, ["upscale-image", str(src), str(tmp_path / name), "--scale", "4", "--upscale-tile", str(tile)]
+        )
         assert r.exit_code == 0, r.output
     whole = cv2.imread(str(tmp_path / "whole.png"))
     tiled = cv2.imread(str(tmp_path / "tiled.png"))
@@ -98,11 +99,25 @@ def test_upscale_image_takes_the_upscale_options_of_run_the_colour_fix_included(
     rgb = cv2.cvtColor(cv2.imread(str(src)), cv2.COLOR_BGR2RGB)
     got = {}
     for name, extra in [("fixed", []), ("raw", ["--no-upscale-colour-fix"])]:
-        r = CliRunner().invoke(app, ["upscale-image", str(src), str(tmp_path / f"{name}.png"), "--target", "none",
-                                     "--scale", "2", "--upscale-backend", "ncnn", *extra])
+        r = CliRunner().invoke(
+            app,
+            [
+                "upscale-image",
+                str(src),
+                str(tmp_path / f"{name}.png"),
+                "--target",
+                "none",
+                "--scale",
+                "2",
+                "--upscale-backend",
+                "ncnn",
+                *extra,
+            ],
+        )
         assert r.exit_code == 0, r.output
         got[name] = cv2.cvtColor(cv2.imread(str(tmp_path / f"{name}.png")), cv2.COLOR_BGR2RGB)
-    raw = FrameUpscaler(UpscaleConfig(target="none", scale=2, backend="ncnn", colour_fix=False), (160, 120),
-                        (320, 240))(rgb)
+    raw = FrameUpscaler(
+        UpscaleConfig(target="none", scale=2, backend="ncnn", colour_fix=False), (160, 120), (320, 240)
+    )(rgb)
     assert np.array_equal(got["raw"], raw)
     assert not np.array_equal(got["fixed"], raw)

@@ -37,9 +37,12 @@ def software_device() -> int:
 
 
 def test_auto_never_runs_ncnn_on_a_software_vulkan_device_and_says_so(software_device):
-    got = _py("import json; from vidpipe.models import ncnn_sr; from vidpipe.steps.upscale import UpscaleConfig, "
-              "describe; print(json.dumps([ncnn_sr.vulkan_device(), describe(UpscaleConfig(backend='ncnn')), "
-              "ncnn_sr.skipped_devices()]))", VIDPIPE_NCNN_VULKAN="auto")
+    got = _py(
+        "import json; from vidpipe.models import ncnn_sr; from vidpipe.steps.upscale import UpscaleConfig, "
+        "describe; print(json.dumps([ncnn_sr.vulkan_device(), describe(UpscaleConfig(backend='ncnn')), "
+        "ncnn_sr.skipped_devices()]))",
+        VIDPIPE_NCNN_VULKAN="auto",
+    )
     assert got[0] is None and "on ncnn/cpu" in got[1] and got[2] and "(cpu type)" in got[2][0]  # the run log names it
     doctor = subprocess.run([VIDPIPE, "doctor"], capture_output=True, text=True, timeout=300)
     line = next(line for line in doctor.stdout.splitlines() if line.startswith("Vulkan (ncnn)"))
@@ -83,7 +86,12 @@ def test_ncnn_vulkan_path_on_llvmpipe_when_chosen(software_device):
 
 
 def test_a_vulkan_device_that_is_not_there_is_one_line():
-    r = subprocess.run([VIDPIPE, "doctor"], capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "VIDPIPE_NCNN_VULKAN": "device:9"})
+    r = subprocess.run(
+        [VIDPIPE, "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "VIDPIPE_NCNN_VULKAN": "device:9"},
+    )
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert r.returncode == 1 and len(lines) == 1 and "VIDPIPE_NCNN_VULKAN=device:9: no such Vulkan device" in lines[0]

@@ -40,4 +40,3 @@ def digest(*parts: object) -> str:
     """A stable sha256 of JSON-encodable parts (dicts are key-sorted)."""
     blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
-

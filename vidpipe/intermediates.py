@@ -35,8 +35,22 @@ from vidpipe.resources import GB
 DEFAULT_CAP = 20 * 10**9
 CAP_ENV = "VIDPIPE_CACHE_MAX"
 SOURCE_FILE = "source.txt"  # in each video's folder: the input it was made from, for listings
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-          "t": 10**12, "tb": 10**12, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "m": 10**6,
+    "mb": 10**6,
+    "g": 10**9,
+    "gb": 10**9,
+    "t": 10**12,
+    "tb": 10**12,
+    "kib": 1 << 10,
+    "mib": 1 << 20,
+    "gib": 1 << 30,
+    "tib": 1 << 40,
+}
 
 
 @dataclass
@@ -125,10 +139,17 @@ def entries() -> list[Entry]:
                     continue
             for stem, files in groups.items():
                 main = next((p for p, _ in files if p.suffix == SEGMENT_SUFFIX), files[0][0])
-                found.append(Entry(
-                    video.name, step.name, stem.rsplit("-", 1)[0], main, [p for p, _ in files],
-                    sum(st.st_size for _, st in files), max(st.st_mtime for _, st in files),
-                ))
+                found.append(
+                    Entry(
+                        video.name,
+                        step.name,
+                        stem.rsplit("-", 1)[0],
+                        main,
+                        [p for p, _ in files],
+                        sum(st.st_size for _, st in files),
+                        max(st.st_mtime for _, st in files),
+                    )
+                )
     return found
 
 
@@ -294,7 +315,8 @@ def prune(older_than: float | None = None, video: str | None = None) -> Freed:
     (its content hash, or a prefix of its id) or all, except those a running job holds."""
     now = time.time()
     return remove(
-        e for e in entries()
+        e
+        for e in entries()
         if (older_than is None or now - e.used >= older_than) and (video is None or e.video.startswith(video[:16]))
     )
 
@@ -318,9 +340,11 @@ def prepare(planned: list[tuple[Path, int]], label: str) -> tuple[Freed, str]:
     whole = sum(size for _path, size in planned)
     warning = ""
     if whole > c:
-        warning = (f"{label}: its intermediates need about {fmt_bytes(whole)}, more than the "
-                   f"{fmt_bytes(c)} cap ({CAP_ENV}); they are kept while it runs and evicted after, "
-                   "oldest first")
+        warning = (
+            f"{label}: its intermediates need about {fmt_bytes(whole)}, more than the "
+            f"{fmt_bytes(c)} cap ({CAP_ENV}); they are kept while it runs and evicted after, "
+            "oldest first"
+        )
     return freed, warning
 
 

@@ -38,7 +38,8 @@ def find_videos(paths: list[str | Path]) -> list[Path]:
     for p in map(Path, paths):
         if p.is_dir():
             found += sorted(
-                f for f in p.rglob("*")
+                f
+                for f in p.rglob("*")
                 if f.suffix.lower() in VIDEO_SUFFIXES and not f.name.startswith(".") and not made_by_vidpipe(f)
             )
         else:
@@ -64,8 +65,9 @@ def not_a_file(path: Path) -> str | None:
     return None
 
 
-def output_names(sources: list[str | Path], output_dir: str | Path, listing: tuple[Path, ...] | None = None
-                 ) -> dict[Path, str]:
+def output_names(
+    sources: list[str | Path], output_dir: str | Path, listing: tuple[Path, ...] | None = None
+) -> dict[Path, str]:
     """The output file name of each input (README, "Output names"). Every output records
     the input that made it (a hash of its path, :func:`~vidpipe.media.encode.source_id`):
 
@@ -103,8 +105,9 @@ def output_names(sources: list[str | Path], output_dir: str | Path, listing: tup
             candidates.append(f"{p.stem}-{ext}_final.mp4")
         candidates += [_hashed(p, 8), _hashed(p, 16)]
         more = (f"{p.stem}-{source_id(p)[:16]}-{n}_final.mp4" for n in itertools.count(2))
-        names[p] = next(c for c in itertools.chain(candidates, more)
-                        if c.casefold() not in taken and not _family(c) & present)
+        names[p] = next(
+            c for c in itertools.chain(candidates, more) if c.casefold() not in taken and not _family(c) & present
+        )
         taken.add(names[p].casefold())
     return names
 
@@ -284,8 +287,9 @@ def _prepare(video: Video, spec: JobSpec, resolve) -> None:
         info = steps.get("probe").run(ProbeWork(str(source)))
         video.identity = file_identity(source)
         if video.identity != before:
-            raise ProbeError(f"{source}: changed while it was read (still being copied?); run again when it is "
-                             "complete")
+            raise ProbeError(
+                f"{source}: changed while it was read (still being copied?); run again when it is complete"
+            )
         resolve(models(spec, info))
         video.plan = plan_video(info, timeline(info, steps.get("split").configure(spec, info)), spec, video.output)
     except VidpipeError as e:

@@ -33,5 +33,7 @@ def check_home() -> None:
     try:
         prove_writable(work_dir())
     except OSError as e:
-        raise ConfigError(f"VIDPIPE_HOME {folder}: cannot write there ({e.strerror or e}); every worker needs its "
-                          "work folder writable (the shared folder, for shared work)") from None
+        raise ConfigError(
+            f"VIDPIPE_HOME {folder}: cannot write there ({e.strerror or e}); every worker needs its "
+            "work folder writable (the shared folder, for shared work)"
+        ) from None

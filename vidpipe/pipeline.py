@@ -144,8 +144,12 @@ def _depth(plan: Plan) -> float:
 def models(spec, info: MediaInfo) -> list:
     """Every model file (``ModelSpec``) the steps of ``spec`` load on ``info``: resolved
     (found, else downloaded) before planning, which only reads their hashes."""
-    return [m for step in steps.segment_steps() if (config := step.configure(spec, info)) is not None
-            for m in step.models(config, info)]
+    return [
+        m
+        for step in steps.segment_steps()
+        if (config := step.configure(spec, info)) is not None
+        for m in step.models(config, info)
+    ]
 
 
 def plan_video(info: MediaInfo, timeline: Timeline, spec, output: str | Path) -> VideoPlan:
@@ -162,8 +166,14 @@ def plan_video(info: MediaInfo, timeline: Timeline, spec, output: str | Path) ->
         plan.final.append(seg_state["frames"].producer)
     join = steps.get("join")
     clock = state[0]["frames"].clock
-    work = JoinWork(info, tuple(s["frames"].source for s in state), _joined(state, "frames"), str(output),
-                    join.configure(spec, info), clock)
+    work = JoinWork(
+        info,
+        tuple(s["frames"].source for s in state),
+        _joined(state, "frames"),
+        str(output),
+        join.configure(spec, info),
+        clock,
+    )
     waits = sorted({r for i in plan.final for r in plan.ready(i)})
     plan.join = Planned(join, work, join.plan(work), tuple(waits))
     fmt = spec.export_alpha
@@ -206,8 +216,10 @@ def _plan_step(plan: VideoPlan, step: Step, config, state: list[dict[str, Track]
                 raise ConfigError(f"step {step.name} reads {role!r}, but no step before it writes that")
             track = given[i][role]
             if track.stream is not None:
-                raise ConfigError(f"step {step.name} reads the {role} of {track.stream.step.name}, which are made on "
-                                  f"the fly inside join; register {step.name} before {track.stream.step.name}")
+                raise ConfigError(
+                    f"step {step.name} reads the {role} of {track.stream.step.name}, which are made on "
+                    f"the fly inside join; register {step.name} before {track.stream.step.name}"
+                )
             inputs = replace(inputs, **{role: track.path})
             if track.producer is not None:
                 deps.append(track.producer)
@@ -221,20 +233,35 @@ def _plan_step(plan: VideoPlan, step: Step, config, state: list[dict[str, Track]
                     inputs = replace(inputs, **{name: given[j]["frames"].path})
                     if given[j]["frames"].producer is not None:
                         deps.append(given[j]["frames"].producer)
-            around = (given[i - 1]["frames"].pts[-n:] if i else (),
-                      given[i + 1]["frames"].pts[:n] if i + 1 < len(segments) else ())
+            around = (
+                given[i - 1]["frames"].pts[-n:] if i else (),
+                given[i + 1]["frames"].pts[:n] if i + 1 < len(segments) else (),
+            )
         frames = given[i]["frames"]
-        work = SegmentWork(info, segment, config, inputs, frames.size, frames.pts,
-                           segments[i - 1] if i else None, segments[i + 1] if i + 1 < len(segments) else None,
-                           frames.clock, around)
+        work = SegmentWork(
+            info,
+            segment,
+            config,
+            inputs,
+            frames.size,
+            frames.pts,
+            segments[i - 1] if i else None,
+            segments[i + 1] if i + 1 < len(segments) else None,
+            frames.clock,
+            around,
+        )
         unit = Planned(step, work, step.plan(work), tuple(dict.fromkeys(deps)))
         plan.items.append(unit)
         streamed = step.needs.streamed
         retimed = unit.plan.pts is not None
-        state[i][step.produces] = Track(None if streamed else str(unit.plan.out), unit.plan.size, len(plan.items) - 1,
-                                        unit.plan.pts if retimed else frames.pts,
-                                        unit.plan.clock if retimed else frames.clock,
-                                        Stream(step, work, unit.plan) if streamed else None)
+        state[i][step.produces] = Track(
+            None if streamed else str(unit.plan.out),
+            unit.plan.size,
+            len(plan.items) - 1,
+            unit.plan.pts if retimed else frames.pts,
+            unit.plan.clock if retimed else frames.clock,
+            Stream(step, work, unit.plan) if streamed else None,
+        )
         before = unit
 
 
@@ -248,7 +275,15 @@ def _plan_export(plan: VideoPlan, state: list[dict[str, Track]], output: Path, f
     low_res = any(u.plan.size != u.work.size for u in matte_units)
     colors = tuple(u.work.inputs.frames for u in matte_units) if low_res else None
     deps = [m.producer for m in mattes] + ([d for u in matte_units for d in u.deps] if low_res else [])
-    work = ExportAlphaWork(plan.info, tuple(m.path for m in mattes), _joined(state, "matte"),
-                           str(alpha_path(output, fmt)), fmt, colors, hdr if colors else 0, mattes[0].clock)
+    work = ExportAlphaWork(
+        plan.info,
+        tuple(m.path for m in mattes),
+        _joined(state, "matte"),
+        str(alpha_path(output, fmt)),
+        fmt,
+        colors,
+        hdr if colors else 0,
+        mattes[0].clock,
+    )
     step = steps.get("export_alpha")
     return Planned(step, work, step.plan(work), tuple(sorted(set(deps))))

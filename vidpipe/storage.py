@@ -22,8 +22,17 @@ MB = 1 << 20
 PART_BYTES = 16 * MB
 PRESIGN_SECONDS = 7 * 24 * 3600
 PERMANENT_CODES = {
-    "AccessDenied", "AllAccessDisabled", "NoSuchBucket", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-    "InvalidBucketName", "AuthorizationHeaderMalformed", "ExpiredToken", "InvalidToken", "403", "404",
+    "AccessDenied",
+    "AllAccessDisabled",
+    "NoSuchBucket",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidBucketName",
+    "AuthorizationHeaderMalformed",
+    "ExpiredToken",
+    "InvalidToken",
+    "403",
+    "404",
 }
 
 
@@ -112,16 +121,20 @@ def classify(error: Exception, target: S3Target, what: str) -> UploadError:
 
     where = f"{what} {target.url}" + (f" at {target.endpoint_url}" if target.endpoint_url else "")
     if isinstance(error, NoCredentialsError):
-        return UploadError(f"{where}: no AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, "
-                           "or an AwsCredentials block name)")
+        return UploadError(
+            f"{where}: no AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, "
+            "or an AwsCredentials block name)"
+        )
     if isinstance(error, ClientError):
         code = str(error.response.get("Error", {}).get("Code", ""))
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         msg = error.response.get("Error", {}).get("Message", "") or code
         if code in PERMANENT_CODES or 400 <= status < 500 and code not in ("SlowDown", "Throttling", "RequestTimeout"):
             hint = {
-                "NoSuchBucket": "the bucket does not exist", "404": "the bucket does not exist",
-                "AccessDenied": "access denied", "403": "access denied",
+                "NoSuchBucket": "the bucket does not exist",
+                "404": "the bucket does not exist",
+                "AccessDenied": "access denied",
+                "403": "access denied",
             }.get(code, msg)
             return UploadError(f"{where}: {hint} ({code})")
         return UploadError(f"{where}: {msg} ({code or status}), will retry", transient=True)
@@ -170,7 +183,8 @@ def upload(
             if have != sha or have_size != size:
                 raise UploadError(
                     f"upload {target.url}: s3://{bucket}/{key} reads back as {have_size} bytes, sha256 {have}; "
-                    f"expected {size} bytes, sha256 {sha}", transient=True,
+                    f"expected {size} bytes, sha256 {sha}",
+                    transient=True,
                 )
         url = client.generate_presigned_url(
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=PRESIGN_SECONDS

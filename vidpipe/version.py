@@ -23,8 +23,16 @@ from vidpipe.hashing import digest
 
 ROOT = "vidpipe"
 #: what counts, logs, reports and stops: no pixel depends on it (the settings reach a key as the step's config)
-BOOKKEEPING = frozenset({"vidpipe.config", "vidpipe.errors", "vidpipe.interrupt", "vidpipe.progress",
-                         "vidpipe.telemetry", "vidpipe.version"})
+BOOKKEEPING = frozenset(
+    {
+        "vidpipe.config",
+        "vidpipe.errors",
+        "vidpipe.interrupt",
+        "vidpipe.progress",
+        "vidpipe.telemetry",
+        "vidpipe.version",
+    }
+)
 
 
 def _file(module: str) -> Path | None:
@@ -59,14 +67,18 @@ def direct_imports(module: str) -> frozenset[str]:
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
-            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level else (
-                node.module or "")
+            base = (
+                importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+                if node.level
+                else (node.module or "")
+            )
             if not (base == ROOT or base.startswith(ROOT + ".")):
                 continue
             for a in node.names:  # ``from vidpipe.models import store``: a module; ``import X`` from one: its module
                 found.add(f"{base}.{a.name}" if _file(f"{base}.{a.name}") is not None else base)
-    return frozenset(m for m in found if (m == ROOT or m.startswith(ROOT + ".")) and _file(m) is not None
-                     and m not in BOOKKEEPING)
+    return frozenset(
+        m for m in found if (m == ROOT or m.startswith(ROOT + ".")) and _file(m) is not None and m not in BOOKKEEPING
+    )
 
 
 def _runtime_nodes(tree: ast.AST):

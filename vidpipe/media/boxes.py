@@ -34,11 +34,11 @@ def edit_lists(data: bytes) -> list[tuple[int, int]]:
     out, at = [], data.find(b"elst")
     while 4 <= at <= len(data) - 12:
         version = data[at + 4]
-        count = int.from_bytes(data[at + 8: at + 12], "big")
+        count = int.from_bytes(data[at + 8 : at + 12], "big")
         pos, width = at + 12, 8 if version == 1 else 4
         for _ in range(min(count, 1024)):
-            duration = int.from_bytes(data[pos: pos + width], "big")
-            media_time = int.from_bytes(data[pos + width: pos + 2 * width], "big", signed=True)
+            duration = int.from_bytes(data[pos : pos + width], "big")
+            media_time = int.from_bytes(data[pos + width : pos + 2 * width], "big", signed=True)
             out.append((duration, media_time))
             pos += 2 * width + 4
         at = data.find(b"elst", at + 4)

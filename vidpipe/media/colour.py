@@ -35,14 +35,49 @@ from vidpipe.media import tonemap
 from vidpipe.media.boxes import moov
 
 #: AVColorSpace (the matrix) -> what swscale can convert with
-_MATRIX = {1: Colorspace.ITU709, 4: Colorspace.FCC, 5: Colorspace.ITU601, 6: Colorspace.ITU601,
-           7: Colorspace.SMPTE240M, 9: Colorspace.BT2020, 10: Colorspace.BT2020}
-MATRIX_NAMES = {0: "rgb", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020nc",
-                10: "bt2020c"}
-PRIMARIES_NAMES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film", 9: "bt2020",
-                   11: "smpte431", 12: "smpte432"}
-TRANSFER_NAMES = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear",
-                  13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 18: "arib-std-b67"}
+_MATRIX = {
+    1: Colorspace.ITU709,
+    4: Colorspace.FCC,
+    5: Colorspace.ITU601,
+    6: Colorspace.ITU601,
+    7: Colorspace.SMPTE240M,
+    9: Colorspace.BT2020,
+    10: Colorspace.BT2020,
+}
+MATRIX_NAMES = {
+    0: "rgb",
+    1: "bt709",
+    4: "fcc",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    9: "bt2020nc",
+    10: "bt2020c",
+}
+PRIMARIES_NAMES = {
+    1: "bt709",
+    4: "bt470m",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "film",
+    9: "bt2020",
+    11: "smpte431",
+    12: "smpte432",
+}
+TRANSFER_NAMES = {
+    1: "bt709",
+    4: "gamma22",
+    5: "gamma28",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "linear",
+    13: "iec61966-2-1",
+    14: "bt2020-10",
+    15: "bt2020-12",
+    16: "smpte2084",
+    18: "arib-std-b67",
+}
 BT709, UNSPECIFIED, BT2020 = 1, 2, 9
 PQ, HLG = 16, 18
 #: the delivery tags: BT.709 matrix, primaries and transfer, limited ("MPEG") range
@@ -89,8 +124,10 @@ class Colour:
         log); ``keep``: the transfer kept (``--hdr keep`` on this source, :func:`kept`)."""
         source = f"{self.matrix} {self.range}{'' if self.tagged else ' (untagged: players assume this)'}"
         if keep:
-            return (f"HDR kept: {self.transfer} {self.primaries} R'G'B' 16-bit through the pipeline (from {source}), "
-                    f"delivered as 10-bit HEVC bt2020nc limited range, tagged {TRANSFER_NAMES[keep]}")
+            return (
+                f"HDR kept: {self.transfer} {self.primaries} R'G'B' 16-bit through the pipeline (from {source}), "
+                f"delivered as 10-bit HEVC bt2020nc limited range, tagged {TRANSFER_NAMES[keep]}"
+            )
         return f"decoded as {self._decoded(source)}; delivered as bt709 limited range, tagged"
 
     def _decoded(self, source: str) -> str:
@@ -213,8 +250,13 @@ def file_peak(path, index: int = 0) -> float:
 
 
 #: (Kr, Kb) of each matrix swscale was asked for
-_KRKB = {Colorspace.ITU709: (0.2126, 0.0722), Colorspace.ITU601: (0.299, 0.114), Colorspace.FCC: (0.30, 0.11),
-         Colorspace.SMPTE240M: (0.212, 0.087), Colorspace.BT2020: (0.2627, 0.0593)}
+_KRKB = {
+    Colorspace.ITU709: (0.2126, 0.0722),
+    Colorspace.ITU601: (0.299, 0.114),
+    Colorspace.FCC: (0.30, 0.11),
+    Colorspace.SMPTE240M: (0.212, 0.087),
+    Colorspace.BT2020: (0.2627, 0.0593),
+}
 
 
 def wide_rgb(frame: av.VideoFrame, matrix, full: bool, alpha: bool = False) -> np.ndarray:
@@ -231,7 +273,7 @@ def wide_rgb(frame: av.VideoFrame, matrix, full: bool, alpha: bool = False) -> n
 
     def plane(i: int) -> np.ndarray:
         p = frame.planes[i]
-        a = np.frombuffer(p, dtype).reshape(p.height, p.line_size // dtype().itemsize)[:, :p.width]
+        a = np.frombuffer(p, dtype).reshape(p.height, p.line_size // dtype().itemsize)[:, : p.width]
         a = a.astype(np.float32)
         return a if a.shape == (h, w) else cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
 
@@ -304,6 +346,8 @@ def encode_deep(hwc: np.ndarray, pix_fmt: str, transfer: int) -> av.VideoFrame:
 
 #: Dolby Vision base-layer signal compatibility id -> what the base layer is
 _DV_BASE = {0: "none", 1: "HDR10 (PQ)", 2: "SDR", 4: "HLG", 6: "HDR10 (PQ)"}
+
+
 def dolby_vision(path) -> str | None:
     """``Dolby Vision profile N (base: ...)`` when an MP4/MOV's sample entry carries a
     Dolby Vision configuration box (``dvcC``/``dvvC``/``dvwC``), else None."""
@@ -315,7 +359,7 @@ def parse_dovi_config(data: bytes) -> str | None:
     for tag in (b"dvcC", b"dvvC", b"dvwC"):
         at = data.find(tag)
         if at >= 4 and len(data) >= at + 4 + 5:
-            p = data[at + 4: at + 9]
+            p = data[at + 4 : at + 9]
             profile = p[2] >> 1
             base = p[4] >> 4
             return f"Dolby Vision profile {profile} (base: {_DV_BASE.get(base, f'compatibility {base}')})"

@@ -39,8 +39,17 @@ AUDIO_POLICY = {
 CODECS = ("auto", "libx264", "libx265", "h264_nvenc", "hevc_nvenc")
 NVENC = {"libx264": "h264_nvenc", "libx265": "hevc_nvenc"}
 #: x264/x265 presets -> NVENC's p1 (fastest) .. p7 (best)
-NVENC_PRESETS = {"ultrafast": "p1", "superfast": "p2", "veryfast": "p3", "faster": "p4", "fast": "p4",
-                 "medium": "p5", "slow": "p6", "slower": "p7", "veryslow": "p7"}
+NVENC_PRESETS = {
+    "ultrafast": "p1",
+    "superfast": "p2",
+    "veryfast": "p3",
+    "faster": "p4",
+    "fast": "p4",
+    "medium": "p5",
+    "slow": "p6",
+    "slower": "p7",
+    "veryslow": "p7",
+}
 
 
 @lru_cache(maxsize=None)
@@ -64,14 +73,20 @@ def hdr_encode(codec: str, info: MediaInfo, transfer: int) -> dict:
     wrapper takes those only as frame side data, which PyAV cannot attach), else libx265,
     which writes them as SEI. H.264 cannot be asked for: one ConfigError line."""
     if codec in ("libx264", "h264_nvenc"):
-        raise ConfigError(f"--hdr keep delivers 10-bit HEVC: --codec {codec} cannot carry it; "
-                          "use --codec auto, libx265 or hevc_nvenc")
+        raise ConfigError(
+            f"--hdr keep delivers 10-bit HEVC: --codec {codec} cannot carry it; use --codec auto, libx265 or hevc_nvenc"
+        )
     metadata = bool(info.mastering or info.content_light)
     if codec == "auto":
         codec = "hevc_nvenc" if encoder_works("hevc_nvenc") and not metadata else "libx265"
     codec = resolve_codec(codec)
-    return {"codec": codec, "pix_fmt": "p010le" if codec.endswith("_nvenc") else "yuv420p10le", "hdr": transfer,
-            "mastering": info.mastering, "content_light": info.content_light}
+    return {
+        "codec": codec,
+        "pix_fmt": "p010le" if codec.endswith("_nvenc") else "yuv420p10le",
+        "hdr": transfer,
+        "mastering": info.mastering,
+        "content_light": info.content_light,
+    }
 
 
 def resolve_codec(codec: str) -> str:
@@ -83,8 +98,9 @@ def resolve_codec(codec: str) -> str:
         raise ConfigError(f"--codec must be one of {', '.join(CODECS)}, got {codec!r}")
     if codec.endswith("_nvenc") and not encoder_works(codec):
         cpu = {v: k for k, v in NVENC.items()}[codec]
-        raise ConfigError(f"--codec {codec}: NVENC does not work here (it needs an NVIDIA GPU and driver); "
-                          f"use --codec {cpu} or auto")
+        raise ConfigError(
+            f"--codec {codec}: NVENC does not work here (it needs an NVIDIA GPU and driver); use --codec {cpu} or auto"
+        )
     return codec
 
 
@@ -112,8 +128,15 @@ class EncodeConfig:
         if self.codec.endswith("_nvenc"):
             # constant quality: NVENC's cq on the same 0-51 scale, one step above the CRF
             # (NVENC spends fewer bits than x264 at equal numbers; docs/performance.md)
-            return {"rc": "vbr", "cq": str(max(0, self.crf + 1)), "b": "0", "preset": NVENC_PRESETS.get(self.preset, "p5"),
-                    "tune": "hq", "spatial-aq": "1", "bf": "3"}
+            return {
+                "rc": "vbr",
+                "cq": str(max(0, self.crf + 1)),
+                "b": "0",
+                "preset": NVENC_PRESETS.get(self.preset, "p5"),
+                "tune": "hq",
+                "spatial-aq": "1",
+                "bf": "3",
+            }
         if self.codec == "prores_ks":
             return {"profile": "4", "vendor": "apl0"}  # ProRes 4444 (with alpha)
         if self.codec == "libvpx-vp9":
@@ -175,7 +198,9 @@ def check_output_folder(folder: str | Path) -> None:
         raise OutputError(f"{folder}: output folder is not writable ({e.strerror or e})") from None
 
 
-def _encode(frames, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, tag: str, on_frame, clock: Clock) -> None:
+def _encode(
+    frames, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, tag: str, on_frame, clock: Clock
+) -> None:
     tb = Fraction(clock.time_base)
     fmt = "rgba" if enc.alpha else "rgb24"
     options = {"movflags": "+faststart"} if enc.container in ("mp4", "mov") else {}
@@ -183,9 +208,10 @@ def _encode(frames, info: MediaInfo, timestamps, tmp: Path, enc: EncodeConfig, t
     if first is None:
         raise MediaError(f"{info.path}: nothing to join")
     frames = itertools.chain([first], frames)
-    with av.open(info.path, metadata_errors="ignore") as src, av.open(
-        str(tmp), "w", format=enc.container, options=options
-    ) as dst:
+    with (
+        av.open(info.path, metadata_errors="ignore") as src,
+        av.open(str(tmp), "w", format=enc.container, options=options) as dst,
+    ):
         if tag:
             dst.metadata["comment"] = f"{tag}{SOURCE_MARK}{source_id(info.path)}"  # which input made it
         height, width = rotate_upright(first, info.rotation).shape[:2]

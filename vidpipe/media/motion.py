@@ -57,8 +57,13 @@ CUT = 30.0
 #: frames of each neighbouring segment a segment's decisions need
 CONTEXT = 2 * MAX_REPEATS + 2 * WINDOW + 2
 #: frame rates written with NTSC's 1000/1001
-_NTSC = {"23.976": Fraction(24000, 1001), "29.97": Fraction(30000, 1001), "47.952": Fraction(48000, 1001),
-         "59.94": Fraction(60000, 1001), "119.88": Fraction(120000, 1001)}
+_NTSC = {
+    "23.976": Fraction(24000, 1001),
+    "29.97": Fraction(30000, 1001),
+    "47.952": Fraction(48000, 1001),
+    "59.94": Fraction(60000, 1001),
+    "119.88": Fraction(120000, 1001),
+}
 
 
 def parse_fps(text: str) -> str:
@@ -78,8 +83,9 @@ def parse_fps(text: str) -> str:
     try:
         rate = _NTSC.get(text) or Fraction(text)
     except (ValueError, ZeroDivisionError):
-        raise ConfigError(f"--fps {text!r}: give a rate (30, 60, 29.97, 30000/1001), a multiple (x2) "
-                          "or source") from None
+        raise ConfigError(
+            f"--fps {text!r}: give a rate (30, 60, 29.97, 30000/1001), a multiple (x2) or source"
+        ) from None
     if not 1 <= rate <= 240:
         raise ConfigError(f"--fps {text}: the rate must be between 1 and 240 frames per second")
     return str(rate)
@@ -238,8 +244,13 @@ class Make:
     t: float = 0.0
 
 
-def schedule(times: dict[int, Fraction], n_frames: int, decisions: Decisions, outputs: Sequence[Fraction],
-             snap: Fraction = Fraction(0)) -> list[Make]:
+def schedule(
+    times: dict[int, Fraction],
+    n_frames: int,
+    decisions: Decisions,
+    outputs: Sequence[Fraction],
+    snap: Fraction = Fraction(0),
+) -> list[Make]:
     """For each output time (seconds from the first frame), how it is made. ``times``:
     the source frames' times by global index, for every frame the outputs can reach.
     An output within ``snap`` (half the source's timestamp tick: a millisecond time base

@@ -223,7 +223,9 @@ def _check_complete(path: Path, frames: int, header_frames: int, declared: float
             f"{path}: truncated or damaged: the header declares {header_frames} frames, only {frames} decode"
         )
     if declared and span < declared - max(0.5, 0.05 * declared):
-        raise ProbeError(f"{path}: truncated or damaged: the header declares {declared:.2f} s, only {span:.2f} s decode")
+        raise ProbeError(
+            f"{path}: truncated or damaged: the header declares {declared:.2f} s, only {span:.2f} s decode"
+        )
 
 
 def _is_vfr(deltas: list[int]) -> bool:
@@ -246,6 +248,7 @@ def hdr_metadata(path: Path, index: int) -> tuple[str, str, float]:
 def _master_display(v: tuple[int, ...]) -> str:
     """AVMasteringDisplayMetadata (R, G, B primaries, white point, min, max luminance as
     rationals, has_primaries, has_luminance) -> x265's master-display string."""
+
     def q(num: int, den: int, unit: float) -> int:
         return round(num / den / unit) if den else 0
 
@@ -276,13 +279,17 @@ def probe(path: str | Path) -> MediaInfo:
         if width <= 0 or height <= 0:
             raise ProbeError(f"{path}: video stream has no frame size")
         if min(width, height) < MIN_SIDE:
-            raise ProbeError(f"{path}: frame size {width}x{height} is too small to enhance (minimum {MIN_SIDE} pixels a side)")
+            raise ProbeError(
+                f"{path}: frame size {width}x{height} is too small to enhance (minimum {MIN_SIDE} pixels a side)"
+            )
         if width * height > MAX_PIXELS:
             raise ProbeError(f"{path}: declared frame size {width}x{height} is too large (limit 8192x8192)")
         pix_fmt = cc.pix_fmt or "unknown"
         fmt_desc = av.VideoFormat(pix_fmt) if cc.pix_fmt else None
         bit_depth = fmt_desc.components[0].bits if fmt_desc else 8
-        has_alpha = bool(fmt_desc and any(c.is_alpha for c in fmt_desc.components)) or vs.metadata.get("alpha_mode") == "1"
+        has_alpha = (
+            bool(fmt_desc and any(c.is_alpha for c in fmt_desc.components)) or vs.metadata.get("alpha_mode") == "1"
+        )
         header_frames = int(vs.frames or 0)
         tb = vs.time_base or Fraction(1, 1000)
         audio = tuple(
@@ -301,12 +308,16 @@ def probe(path: str | Path) -> MediaInfo:
         pts, rotation = _scan(c, vs, path)
         if animated and len(pts) < 2:
             raise ProbeError(f"{path}: is a still image ({fmt}, one frame), not a video")
-        expected = _shown_frames(path, fmt, header_frames, declared, rate) if len(pts) < header_frames else header_frames
+        expected = (
+            _shown_frames(path, fmt, header_frames, declared, rate) if len(pts) < header_frames else header_frames
+        )
         _check_complete(path, len(pts), expected, declared, float((pts[-1] - pts[0]) * tb))
         video_index, codec = vs.index, cc.name
         dropped = tuple(
             f"{s.type} stream #{s.index} ({s.codec_context.name if s.codec_context else 'unknown'})"
-            for s in c.streams if s.index != vs.index and s.type != "audio"
+            for s in c.streams
+            if s.index != vs.index
+            and s.type != "audio"
             and not (s.type == "video" and s.disposition & av.stream.Disposition.attached_pic)
         )
         colour = describe(pix_fmt, height, cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range)

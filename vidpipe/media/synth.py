@@ -95,8 +95,9 @@ def _write_beat(out, stream, duration: float, channels: int, volume: float = 0.3
     for start in range(0, total, chunk):
         t = (start + np.arange(min(chunk, total - start))) / rate
         tone = (volume * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(np.repeat(tone[None, :], channels, axis=0)),
-                                           format="fltp", layout=layout)
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(np.repeat(tone[None, :], channels, axis=0)), format="fltp", layout=layout
+        )
         frame.sample_rate, frame.pts = rate, start
         out.mux(stream.encode(frame))
     out.mux(stream.encode(None))

@@ -25,8 +25,10 @@ from functools import lru_cache
 
 import numpy as np
 
-OPERATOR = ("BT.2390 EETF on max(R,G,B) from the source peak (PQ: MaxCLL, else the mastering display's peak, else "
-            "1000 cd/m2; HLG: 1000) onto SDR white = 203 cd/m2")
+OPERATOR = (
+    "BT.2390 EETF on max(R,G,B) from the source peak (PQ: MaxCLL, else the mastering display's peak, else "
+    "1000 cd/m2; HLG: 1000) onto SDR white = 203 cd/m2"
+)
 SDR_WHITE = 203.0  # cd/m2: HDR reference white (BT.2408) is SDR's 100%
 SOURCE_PEAK = 1000.0  # cd/m2: HLG's nominal display, and PQ's when the file says nothing else
 PQ, HLG = 16, 18

@@ -135,8 +135,9 @@ class LosslessWriter:
     exception the partial file is removed.
     """
 
-    def __init__(self, path: str | Path, width: int, height: int, fps: float = 25.0, alpha: bool = False,
-                 deep: bool = False):
+    def __init__(
+        self, path: str | Path, width: int, height: int, fps: float = 25.0, alpha: bool = False, deep: bool = False
+    ):
         name = codec()  # a bad setting fails before any file exists
         spec = CODECS[name]
         if deep:

@@ -107,6 +107,9 @@ def fit_for(backend: Backend, width: int, height: int, free_bytes: int, max_batc
         if backend.vram_bytes(width, height, batch) <= budget:
             return Fit(batch=batch)
     tile = 32
-    while tile + 32 < max(width, height) and backend.vram_bytes(tile + 32 + 2 * TILE_PAD, tile + 32 + 2 * TILE_PAD) <= budget:
+    while (
+        tile + 32 < max(width, height)
+        and backend.vram_bytes(tile + 32 + 2 * TILE_PAD, tile + 32 + 2 * TILE_PAD) <= budget
+    ):
         tile += 32
     return Fit(batch=1, tile=max(64, tile))

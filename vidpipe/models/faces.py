@@ -17,7 +17,13 @@ from vidpipe.models import cache
 #: FFHQ 512x512 positions of: eye (viewer's left), eye (viewer's right), nose tip,
 #: mouth corner (viewer's left), mouth corner (viewer's right) - YuNet's order too
 TEMPLATE_512 = np.array(
-    [[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935], [201.26117, 371.41043], [313.08905, 371.15118]],
+    [
+        [192.98138, 239.94708],
+        [318.90277, 240.1936],
+        [256.63416, 314.01935],
+        [201.26117, 371.41043],
+        [313.08905, 371.15118],
+    ],
     np.float64,
 )
 #: the eyes fix the similarity (they land within a fraction of a pixel of the
@@ -156,7 +162,9 @@ class LandmarkSmoother:
             best = None
             for i, t in enumerate(self.tracks):
                 if i not in used and np.linalg.norm(t.center - center) < 0.5 * max(t.width, face.box[2]):
-                    if best is None or np.linalg.norm(t.center - center) < np.linalg.norm(self.tracks[best].center - center):
+                    if best is None or np.linalg.norm(t.center - center) < np.linalg.norm(
+                        self.tracks[best].center - center
+                    ):
                         best = i
             if best is None:
                 self.tracks.append(_Track(OneEuro(self.fps), center, face.box[2], max(face.box[2], 1.0)))

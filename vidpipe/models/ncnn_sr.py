@@ -78,8 +78,10 @@ def vulkan_device() -> int | None:
         if not any(i == index for i, _, _ in devices):
             from vidpipe.errors import ConfigError
 
-            raise ConfigError(f"VIDPIPE_NCNN_VULKAN={mode}: no such Vulkan device; ncnn sees "
-                              f"{', '.join(f'{i}: {n} ({t})' for i, n, t in devices) or 'none'}")
+            raise ConfigError(
+                f"VIDPIPE_NCNN_VULKAN={mode}: no such Vulkan device; ncnn sees "
+                f"{', '.join(f'{i}: {n} ({t})' for i, n, t in devices) or 'none'}"
+            )
         return index
     return next((i for i, _, kind in devices if kind != "cpu"), None)
 
@@ -123,8 +125,12 @@ class NcnnUpscaler:
         # ncnn keeps fp16 storage on Vulkan; Real-ESRGAN's ncnn models are Compact or RRDB
         arch = "RealESRGAN Compact" if "animevideo" in spec.name or "general" in spec.name else "ESRGAN"
         self.backend = Backend(
-            runtime="ncnn", device=self.device, dtype="float16" if self.gpu else "float32", scale=self.scale,
-            tiling=True, bytes_per_pixel=activation_bytes_per_pixel(arch, self.gpu),
+            runtime="ncnn",
+            device=self.device,
+            dtype="float16" if self.gpu else "float32",
+            scale=self.scale,
+            tiling=True,
+            bytes_per_pixel=activation_bytes_per_pixel(arch, self.gpu),
         )
 
     def forward(self, hwc: np.ndarray) -> np.ndarray:

@@ -93,8 +93,9 @@ def _modules():
         h, w = x.shape[2:]
         flow = flow.float()
         norm = torch.cat((flow[:, :1] * (2.0 / (w - 1)), flow[:, 1:2] * (2.0 / (h - 1))), 1)
-        out = F.grid_sample(x.float(), (grid + norm).permute(0, 2, 3, 1), mode="bilinear", padding_mode="border",
-                            align_corners=True)
+        out = F.grid_sample(
+            x.float(), (grid + norm).permute(0, 2, 3, 1), mode="bilinear", padding_mode="border", align_corners=True
+        )
         return out.to(x.dtype)
 
     class IFNet(nn.Module):

@@ -90,7 +90,9 @@ class RvmMatter:
         ort, (kind, index) = self._ort, self._where
         src = cv2.dnn.blobFromImage(rgb, 1 / 255.0)  # HWC uint8 -> 1x3xHxW float32, one pass
         binding = self.session.io_binding()
-        binding.bind_ortvalue_input("src", ort.OrtValue.ortvalue_from_numpy(src.astype(self.dtype, copy=False), kind, index))
+        binding.bind_ortvalue_input(
+            "src", ort.OrtValue.ortvalue_from_numpy(src.astype(self.dtype, copy=False), kind, index)
+        )
         binding.bind_cpu_input("downsample_ratio", np.array([ratio], self.ratio_dtype))
         for name, value in zip(STATE_INPUTS, state):
             if not isinstance(value, ort.OrtValue):  # a host state: to the device once

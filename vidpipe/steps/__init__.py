@@ -27,8 +27,19 @@ from vidpipe.steps import (
 )
 from vidpipe.steps.base import Needs, Plan, SegmentWork, Step, execute
 
-__all__ = ["Needs", "Plan", "SegmentWork", "Step", "execute", "get", "all_steps", "segment_steps", "register",
-           "unregister", "registered"]
+__all__ = [
+    "Needs",
+    "Plan",
+    "SegmentWork",
+    "Step",
+    "execute",
+    "get",
+    "all_steps",
+    "segment_steps",
+    "register",
+    "unregister",
+    "registered",
+]
 
 _lock = threading.Lock()
 _STEPS: list[Step] = [

@@ -185,8 +185,9 @@ class Step:
         step on one segment that reads and writes files only (not chained to the previous
         segment, not streamed)."""
         n = self.needs
-        return (self.scope == "segment" and n.model and n.intermediate and not n.chain and not n.streamed
-                and not n.context)
+        return (
+            self.scope == "segment" and n.model and n.intermediate and not n.chain and not n.streamed and not n.context
+        )
 
     def uses_gpu(self, work) -> bool:
         """True when this unit of work runs a model on a GPU of this machine (it then

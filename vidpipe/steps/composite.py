@@ -37,8 +37,14 @@ def plan(work: SegmentWork) -> Plan:
     background's content. No file: the frames are made inside join."""
     cfg, i = work.config, work.inputs
     identity = cfg.identity or bg.check(cfg.background)
-    key = digest("composite", code_version(__name__), input_name(work.info, work.segment, i.frames),
-                 Path(i.matte).name, identity, cfg.hdr)
+    key = digest(
+        "composite",
+        code_version(__name__),
+        input_name(work.info, work.segment, i.frames),
+        Path(i.matte).name,
+        identity,
+        cfg.hdr,
+    )
     return Plan(key, None, work.size, frames=work.frames)
 
 
@@ -87,8 +93,11 @@ def _deep_frames(work: SegmentWork, size: tuple[int, int]) -> Iterator[np.ndarra
     info, segment, cfg, times = work.info, work.segment, work.config, work.times
     upstream, matte_file = work.inputs.frames, work.inputs.matte
     w, h = size
-    colour = read_frames(upstream, fmt="rgb48") if upstream else read_frames(
-        info.path, info.video_index, segment, fmt="rgb48")
+    colour = (
+        read_frames(upstream, fmt="rgb48")
+        if upstream
+        else read_frames(info.path, info.video_index, segment, fmt="rgb48")
+    )
     dw, dh = (h, w) if info.rotation % 180 else (w, h)
     back = bg.Background(cfg.background, dw, dh)
     placed: tuple = (None, None)  # (SDR frame, its HDR version): a still background is converted once
@@ -117,8 +126,16 @@ def _deep_frames(work: SegmentWork, size: tuple[int, int]) -> Iterator[np.ndarra
 def composite(work: SegmentWork, plan: Plan, on_frame: Callable[[int], None] | None = None) -> Path:
     """The same frames written to the lossless file ``plan.out`` (tools, tests, the bench)."""
     size = frame_size(work.inputs.frames) if work.inputs.frames else (work.info.width, work.info.height)
-    return write_segment(composite_frames(work), lambda f: f, plan.out, size, work.fps, work.frames,
-                         deep=bool(work.config.hdr), on_frame=on_frame)
+    return write_segment(
+        composite_frames(work),
+        lambda f: f,
+        plan.out,
+        size,
+        work.fps,
+        work.frames,
+        deep=bool(work.config.hdr),
+        on_frame=on_frame,
+    )
 
 
 class Composite(Step):

@@ -80,8 +80,9 @@ class ExportAlphaWork:
         return len(self.timestamps)
 
 
-def _rgba(matte_files: Sequence[str | Path], color_files: Sequence[str | Path] | None,
-          hdr: int = 0, peak: float = 1000.0) -> Iterator[np.ndarray]:
+def _rgba(
+    matte_files: Sequence[str | Path], color_files: Sequence[str | Path] | None, hdr: int = 0, peak: float = 1000.0
+) -> Iterator[np.ndarray]:
     """HWC uint8 RGBA frames: the mattes as they are, or cut out of the colour frames
     (HDR kept: those tone-mapped to SDR, as the mattes' own colours are)."""
     for i, matte_file in enumerate(matte_files):
@@ -93,8 +94,9 @@ def _rgba(matte_files: Sequence[str | Path], color_files: Sequence[str | Path] |
             yield cutout(rgba, color)
 
 
-def export_alpha(work: ExportAlphaWork, out: str | Path, *, tag: str = "",
-                 on_frame: Callable[[int], None] | None = None) -> Delivery:
+def export_alpha(
+    work: ExportAlphaWork, out: str | Path, *, tag: str = "", on_frame: Callable[[int], None] | None = None
+) -> Delivery:
     """Write the RGBA matte segments as ``work.fmt`` at ``out`` (a folder for png). Always
     SDR BT.709 (HDR kept: the colour segments are tone-mapped, from the content's own peak,
     which is in the key by the file's hash; an alpha export is for editors)."""
@@ -107,8 +109,9 @@ def export_alpha(work: ExportAlphaWork, out: str | Path, *, tag: str = "",
     return deliver(frames, info, work.timestamps, out, FORMATS[fmt][0], tag=tag, on_frame=on_frame, clock=work.clock)
 
 
-def _png_sequence(frames: Iterator[np.ndarray], info: MediaInfo, out: Path, *, tag: str, on_frame,
-                  expected: int) -> Delivery:
+def _png_sequence(
+    frames: Iterator[np.ndarray], info: MediaInfo, out: Path, *, tag: str, on_frame, expected: int
+) -> Delivery:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -139,8 +142,7 @@ def plan(work: ExportAlphaWork) -> Plan:
     names = [Path(p).name for p in work.mattes]
     colors = [Path(p).name for p in work.colors or ()]
     key = digest("export_alpha", code, work.info.sha256, names, colors, work.fmt, work.hdr, str(out))
-    return Plan(key, out,
-                frames=work.frames, delivery=True)
+    return Plan(key, out, frames=work.frames, delivery=True)
 
 
 class ExportAlpha(Step):

@@ -66,8 +66,10 @@ def output_clock(work: SegmentWork) -> tuple[motion.Clock, range]:
     end = (work.following.first_pts - info.start_pts) * tb if work.following else None
     ks = motion.grid_range(clock, (work.segment.first_pts - info.start_pts) * tb, end)
     if not ks:
-        raise ConfigError(f"{info.path}: segment {work.segment.index} holds no frame at {float(clock.fps):g} fps; "
-                          "use a longer --segment-seconds")
+        raise ConfigError(
+            f"{info.path}: segment {work.segment.index} holds no frame at {float(clock.fps):g} fps; "
+            "use a longer --segment-seconds"
+        )
     return clock, ks
 
 
@@ -78,8 +80,10 @@ def plan(work: SegmentWork) -> Plan:
     clock, ks = output_clock(work)
     for seg in (work.previous, work.following):
         if seg is not None and seg.n_frames < motion.CONTEXT:
-            raise ConfigError(f"{info.path}: segment {seg.index} has {seg.n_frames} frames; interpolate reads "
-                              f"{motion.CONTEXT} of each neighbour: use a longer --segment-seconds")
+            raise ConfigError(
+                f"{info.path}: segment {seg.index} has {seg.n_frames} frames; interpolate reads "
+                f"{motion.CONTEXT} of each neighbour: use a longer --segment-seconds"
+            )
     model = store.fingerprint(registry.get(cfg.model, "interpolate"))
     code = code_version(__name__)
     inputs = [input_name(info, work.segment, i.frames)]
@@ -87,10 +91,16 @@ def plan(work: SegmentWork) -> Plan:
         inputs.append(input_name(info, seg, getattr(i, name)) if seg is not None else None)
     from vidpipe.models.rife import device_label
 
-    key = digest("interpolate", code, inputs, work.around, asdict(cfg), model, device_label(), ks.start, ks.stop,
-                 clock)
-    return Plan(key, segment_path(info.sha256, "interpolate", work.segment.name, key), work.size, frames=len(ks),
-                deep=bool(cfg.hdr), pts=motion.grid_pts(clock, ks), clock=clock)
+    key = digest("interpolate", code, inputs, work.around, asdict(cfg), model, device_label(), ks.start, ks.stop, clock)
+    return Plan(
+        key,
+        segment_path(info.sha256, "interpolate", work.segment.name, key),
+        work.size,
+        frames=len(ks),
+        deep=bool(cfg.hdr),
+        pts=motion.grid_pts(clock, ks),
+        clock=clock,
+    )
 
 
 def motion_path(out: str | Path) -> Path:
@@ -126,8 +136,11 @@ class _Frames:
         return dict(zip(range(start, first), thumbs)), dict(zip(range(first - len(frames), first), frames))
 
     def own(self) -> Iterator[tuple[int, np.ndarray]]:
-        return zip(range(self.work.segment.first_frame, self.work.segment.end_frame),
-                   self._read("frames", self.work.segment), strict=True)
+        return zip(
+            range(self.work.segment.first_frame, self.work.segment.end_frame),
+            self._read("frames", self.work.segment),
+            strict=True,
+        )
 
     def after(self) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
         """The next input's first context frames: (thumbnails, the first :data:`_REACH` frames), by index."""
@@ -193,9 +206,17 @@ def interpolate(work: SegmentWork, plan: Plan, on_frame=None) -> Path:
         return a if b is None else net(a, b, t)
 
     summary = _summary(decisions, makes, times, work)
-    return write_segment(jobs(), make, plan.out, work.size, float(Fraction(plan.clock.fps)), len(plan.pts),
-                         deep=bool(cfg.hdr),
-                         on_frame=on_frame, before_rename=lambda: _save(motion_path(plan.out), summary))
+    return write_segment(
+        jobs(),
+        make,
+        plan.out,
+        work.size,
+        float(Fraction(plan.clock.fps)),
+        len(plan.pts),
+        deep=bool(cfg.hdr),
+        on_frame=on_frame,
+        before_rename=lambda: _save(motion_path(plan.out), summary),
+    )
 
 
 def _stream(neighbours: dict[int, np.ndarray], frames: _Frames, work: SegmentWork) -> Iterator[tuple[int, np.ndarray]]:
@@ -242,8 +263,9 @@ class Interpolate(Step):
         rate = output_rate(spec, info)
         if rate is None:
             return None
-        return InterpolateConfig(str(rate), spec.interpolate_model, spec.interpolate_cut, spec.interpolate_dedup,
-                                 kept(spec.hdr, info))
+        return InterpolateConfig(
+            str(rate), spec.interpolate_model, spec.interpolate_cut, spec.interpolate_dedup, kept(spec.hdr, info)
+        )
 
     def models(self, config: InterpolateConfig, info: MediaInfo) -> tuple:
         return (registry.get(config.model, "interpolate"),)
@@ -273,8 +295,10 @@ class Interpolate(Step):
         merged, held = sum(s["merged"] for s in found), sum(s["held"] for s in found)
         made = sum(s["made"] for s in found)
         parts = [f"{made} frames made"]
-        parts.append(f"{len(cuts)} scene cut{'s' * (len(cuts) != 1)}"
-                     + (f" (at {', '.join(f'{t:g} s' for t in cuts[:5])}{', ...' if len(cuts) > 5 else ''})" if cuts else ""))
+        parts.append(
+            f"{len(cuts)} scene cut{'s' * (len(cuts) != 1)}"
+            + (f" (at {', '.join(f'{t:g} s' for t in cuts[:5])}{', ...' if len(cuts) > 5 else ''})" if cuts else "")
+        )
         parts.append(f"{merged} repeated frame{'s' * (merged != 1)} spread into motion")
         if held:
             parts.append(f"{held} repeated frame{'s' * (held != 1)} kept (holds)")

@@ -60,8 +60,12 @@ def plan(work: JoinWork) -> Plan:
     """The segment names carry the upstream keys: changing any step re-joins."""
     out = Path(work.out).resolve()
     names = [source.name for source in work.segments]
-    return Plan(digest("join", code_version(__name__), work.info.sha256, names, work.encode, work.clock, str(out)),
-                out, frames=work.frames, delivery=True)
+    return Plan(
+        digest("join", code_version(__name__), work.info.sha256, names, work.encode, work.clock, str(out)),
+        out,
+        frames=work.frames,
+        delivery=True,
+    )
 
 
 class Join(Step):
@@ -84,9 +88,15 @@ class Join(Step):
         e = work.encode
         if not e.hdr:
             return f"{e.codec} crf {e.crf}, {e.preset}"
-        metadata = "" if not (e.mastering or e.content_light) else (
-            ", mastering/light metadata kept" if e.codec == "libx265" else
-            ", the source's mastering/light metadata NOT written (NVENC here; --codec libx265 keeps it)")
+        metadata = (
+            ""
+            if not (e.mastering or e.content_light)
+            else (
+                ", mastering/light metadata kept"
+                if e.codec == "libx265"
+                else ", the source's mastering/light metadata NOT written (NVENC here; --codec libx265 keeps it)"
+            )
+        )
         return f"{e.codec} 10-bit {TRANSFER_NAMES[e.hdr]} bt2020 crf {e.crf}, {e.preset}{metadata}"
 
 

@@ -81,8 +81,7 @@ def plan(work: SegmentWork) -> Plan:
     return Plan(key, segment_path(info.sha256, "matte", segment.name, key), size, channels=4, frames=work.frames)
 
 
-def start_state(cfg: MatteConfig, net, ratio: float, *, prev: str | None,
-                warmup: Iterable[np.ndarray] | None) -> tuple:
+def start_state(cfg: MatteConfig, net, ratio: float, *, prev: str | None, warmup: Iterable[np.ndarray] | None) -> tuple:
     """(state, how): the handed-over state, else a warm-up on the frames just before
     the segment (outputs dropped), else a cold start."""
     if cfg.handover and prev:
@@ -124,8 +123,17 @@ def matte(work: SegmentWork, plan: Plan, on_frame: Callable[[int], None] | None 
         return rgba
 
     return write_segment(
-        frames, step, out, size, fps, n, alpha=True, on_frame=on_frame,
-        before_rename=lambda: save_state(state_path(out), net.to_host(box[0])),  # the state exists before its video does
+        frames,
+        step,
+        out,
+        size,
+        fps,
+        n,
+        alpha=True,
+        on_frame=on_frame,
+        before_rename=lambda: save_state(
+            state_path(out), net.to_host(box[0])
+        ),  # the state exists before its video does
     )
 
 
@@ -144,8 +152,10 @@ class Matte(Step):
             return None
         retimed = motion.output_rate(spec.fps, info.fps, info.vfr) is not None  # its own alpha: at the source's rate
         return MatteConfig(
-            model=spec.matte_model, input_alpha=info.has_alpha and spec.matte_input_alpha and not retimed,
-            before_upscale=spec.matte_before_upscale, hdr=kept(spec.hdr, info),
+            model=spec.matte_model,
+            input_alpha=info.has_alpha and spec.matte_input_alpha and not retimed,
+            before_upscale=spec.matte_before_upscale,
+            hdr=kept(spec.hdr, info),
         )
 
     def models(self, config: MatteConfig, info: MediaInfo) -> tuple:
@@ -168,8 +178,10 @@ class Matte(Step):
         if rvm_onnx.uses_cuda():
             return f"{work.config.model} on onnxruntime/cuda{where}"
         if gpu.nvidia_gpus():  # said once per video, in the log and the report
-            return (f"{work.config.model} on onnxruntime/cpu{where} (this ONNX Runtime has no CUDA provider: "
-                    "make install puts in the GPU build)")
+            return (
+                f"{work.config.model} on onnxruntime/cpu{where} (this ONNX Runtime has no CUDA provider: "
+                "make install puts in the GPU build)"
+            )
         return f"{work.config.model} on onnxruntime/cpu{where}"
 
 

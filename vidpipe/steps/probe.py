@@ -28,9 +28,11 @@ class Probe(Step):
         info = probe(work.path)
         if info.hdr.startswith("Dolby Vision") and info.hdr.endswith("(base: none)"):
             # profile 5: the picture is in Dolby's IPTPQc2, shown right only through its RPU
-            raise ProbeError(f"{info.path}: {info.hdr.split(' (')[0]} has no standard base layer (its picture is "
-                             "coded in Dolby's own colour space, which only a Dolby Vision decoder shows right): "
-                             "vidpipe cannot convert it; export it as HDR10, HLG or SDR and run that")
+            raise ProbeError(
+                f"{info.path}: {info.hdr.split(' (')[0]} has no standard base layer (its picture is "
+                "coded in Dolby's own colour space, which only a Dolby Vision decoder shows right): "
+                "vidpipe cannot convert it; export it as HDR10, HLG or SDR and run that"
+            )
         return info
 
 

@@ -88,8 +88,11 @@ def markdown(
     labels = ["size", "fps", "frames", "duration", "video", "audio", "file size"]
     for label, a, b in zip(labels, _facts(source), _facts(output)):
         lines.append(_row([label, a, b]))
-    lines += ["", "| step | segments | cached | frames | compute s | frames/s | device and model | peak GPU MB |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| step | segments | cached | frames | compute s | frames/s | device and model | peak GPU MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         peak = "n/a" if r.peak_gpu_mb is None else r.peak_gpu_mb
         fps = f"{r.fps:.2f}" if r.frames else "-"
@@ -127,8 +130,15 @@ class Report(Step):
         out = work.delivery.path
         picture = still.compare(work.info, work.timestamps, out, still.still_path(out))
         output = work.delivery.info or probe(out)  # join's sync check already read it back
-        return markdown(work.info, output, work.rows, out, still=str(picture), upload_url=work.upload_url,
-                        wall_seconds=work.wall_seconds)
+        return markdown(
+            work.info,
+            output,
+            work.rows,
+            out,
+            still=str(picture),
+            upload_url=work.upload_url,
+            wall_seconds=work.wall_seconds,
+        )
 
 
 STEP = Report()

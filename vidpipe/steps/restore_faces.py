@@ -84,8 +84,9 @@ def plan(work: SegmentWork) -> Plan:
     cfg = work.config
     models = [store.fingerprint(s) for s in _models(cfg)]
     key = digest("restore_faces", code_version(__name__), Path(work.inputs.frames).name, asdict(cfg), models)
-    return Plan(key, segment_path(work.info.sha256, "restore_faces", work.segment.name, key), work.size,
-                frames=work.frames)
+    return Plan(
+        key, segment_path(work.info.sha256, "restore_faces", work.segment.name, key), work.size, frames=work.frames
+    )
 
 
 def restore_faces(work: SegmentWork, plan: Plan, on_frame: Callable[[int], None] | None = None) -> Path:
@@ -109,8 +110,10 @@ class RestoreFaces(Step):
         if not spec.restore_faces:
             return None
         if kept(spec.hdr, info):
-            raise ConfigError(f"{info.path}: --restore-faces works on SDR frames and cannot keep HDR yet: "
-                              "use --hdr sdr (the default) with it, or leave faces as they are")
+            raise ConfigError(
+                f"{info.path}: --restore-faces works on SDR frames and cannot keep HDR yet: "
+                "use --hdr sdr (the default) with it, or leave faces as they are"
+            )
         return RestoreFacesConfig(model=spec.restore_faces_model, fidelity=spec.restore_faces_fidelity)
 
     def models(self, config: RestoreFacesConfig, info: MediaInfo) -> tuple:

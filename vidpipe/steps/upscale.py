@@ -50,8 +50,15 @@ class UpscaleConfig:
 
 def config_of(spec, hdr: int = 0) -> UpscaleConfig:
     """The upscale settings of a job (``vidpipe run``, ``vidpipe upscale-image``, the UI and the API)."""
-    return UpscaleConfig(model=spec.upscale_model, target=spec.size_target, scale=spec.scale, tile=spec.upscale_tile,
-                         backend=spec.upscale_backend, hdr=hdr, colour_fix=spec.upscale_colour_fix)
+    return UpscaleConfig(
+        model=spec.upscale_model,
+        target=spec.size_target,
+        scale=spec.scale,
+        tile=spec.upscale_tile,
+        backend=spec.upscale_backend,
+        hdr=hdr,
+        colour_fix=spec.upscale_colour_fix,
+    )
 
 
 def resolve_backend(cfg: UpscaleConfig) -> str:
@@ -60,11 +67,14 @@ def resolve_backend(cfg: UpscaleConfig) -> str:
     spec = upscale_model(cfg.model)
     if cfg.hdr:
         if cfg.backend == "ncnn":
-            raise ConfigError("--hdr keep upscales 16-bit frames, and ncnn takes 8-bit input only: "
-                              "use --upscale-backend auto or torch")
+            raise ConfigError(
+                "--hdr keep upscales 16-bit frames, and ncnn takes 8-bit input only: "
+                "use --upscale-backend auto or torch"
+            )
         if "torch" not in spec.backends:
-            raise ModelNotAvailable(f"{spec.name}: has no torch (.pth) version, which --hdr keep needs "
-                                    "(ncnn takes 8-bit input only)")
+            raise ModelNotAvailable(
+                f"{spec.name}: has no torch (.pth) version, which --hdr keep needs (ncnn takes 8-bit input only)"
+            )
         return "torch"
     if cfg.backend == "ncnn" and "ncnn" not in spec.backends:
         raise ModelNotAvailable(f"{spec.name}: has no ncnn version; use --backend torch")
@@ -206,9 +216,20 @@ def plan(work: SegmentWork) -> Plan:
         model = model_fingerprint(upscale_model(cfg.model), backend)
     else:
         backend = model = "none"
-    key = digest("upscale", code_version(__name__), info.sha256, segment.first_frame, segment.n_frames, asdict(cfg), size, model, backend)
-    return Plan(key, segment_path(info.sha256, "upscale", segment.name, key), size, frames=segment.n_frames,
-                deep=bool(cfg.hdr))
+    key = digest(
+        "upscale",
+        code_version(__name__),
+        info.sha256,
+        segment.first_frame,
+        segment.n_frames,
+        asdict(cfg),
+        size,
+        model,
+        backend,
+    )
+    return Plan(
+        key, segment_path(info.sha256, "upscale", segment.name, key), size, frames=segment.n_frames, deep=bool(cfg.hdr)
+    )
 
 
 def upscale(work: SegmentWork, plan: Plan, on_frame: Callable[[int], None] | None = None) -> Path:
@@ -219,8 +240,9 @@ def upscale(work: SegmentWork, plan: Plan, on_frame: Callable[[int], None] | Non
     batch = upscaler.batch
     process = upscaler.many if batch > 1 else upscaler
     frames = read_frames(info.path, info.video_index, segment, fmt="rgb48" if cfg.hdr else "rgb24")
-    return write_segment(frames, process, out, size, info.fps, segment.n_frames, deep=bool(cfg.hdr), batch=batch,
-                         on_frame=on_frame)
+    return write_segment(
+        frames, process, out, size, info.fps, segment.n_frames, deep=bool(cfg.hdr), batch=batch, on_frame=on_frame
+    )
 
 
 def upscale_image(src: str | Path, dst: str | Path, cfg: UpscaleConfig) -> tuple[int, int]:
