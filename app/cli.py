@@ -95,9 +95,16 @@ def run(
     except ValidationError as e:
         fail(explain(e))
     from vidpipe import jobs
+    from vidpipe.paths import check_home
 
     paths = [str(p) for p in inputs] if inputs else ["downloads"]
+    refused = [SimpleNamespace(status="failed", message=why) for p in paths if (why := jobs.unusable_name(Path(p)))]
+    paths = [p for p in paths if jobs.unusable_name(Path(p)) is None]  # a run's parameters are UTF-8 text
+    if refused and not paths:
+        print_results(refused)
+        raise typer.Exit(1)
     try:
+        check_home()  # a full or read-only work folder: one line, before anything starts
         jobs.check(spec)  # a bad background before anything is written
         if not inputs and sample:
             _ensure_sample(Path("downloads"))
@@ -106,11 +113,14 @@ def run(
         fail(str(e))
     if batch.all_current and not spec.upload:  # a no-op rerun needs no Prefect (uploads: the flow checks the bucket)
         print_results(
-            [
+            refused
+            + [
                 SimpleNamespace(status="skipped", input=str(v.source), output=str(v.output), message="")
                 for v in batch.videos
             ]
         )
+        if refused:
+            raise typer.Exit(1)
         return
     from app import logs
     from flows.enhance_folder import enhance_folder
@@ -137,10 +147,11 @@ def run(
     if interrupt.requested():  # vidpipe's handlers stay until exit: a second Ctrl-C still quits at once
         _interrupted(batch)
     stopping()
-    print_results(report.results)
+    print_results(refused + report.results)
     print_disk_use(report.results)
-    if report.failed:
-        err.print(f"{len(report.failed)} of {len(report.results)} failed; log: {log_path}")
+    failed = len(refused) + len(report.failed)
+    if failed:
+        err.print(f"{failed} of {len(refused) + len(report.results)} failed; log: {log_path}")
         raise typer.Exit(1)
     if not report.results:
         fail(f"no videos found in {', '.join(paths)}")

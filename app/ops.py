@@ -121,6 +121,7 @@ def register(app: typer.Typer, err, fail) -> None:
         machine = machine or machine_name()
         name = name or f"{pool}-{machine}"
         env = admin.worker_env(gpu_limit)
+        env["VIDPIPE_MACHINE"] = machine  # the flow runs and the task worker it starts name this machine so
         err.print(machines.register_worker(pool, name, machine, gpu_limit, gpu_slots), highlight=False)
         stored = machines.check_result_storage(machine)  # an unreachable object store: one line, before any run
         if stored:

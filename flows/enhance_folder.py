@@ -108,7 +108,7 @@ def _video(batch: Batch, video: Video, settings: JobSpec, log) -> FileResult:
 def _failed(video: Video, log) -> FileResult:
     """A video that cannot be made: said as its own failure; the others go on."""
     log.error("%s", video.error)
-    return FileResult(str(video.source), "failed", message=video.error)
+    return FileResult(video.shown, "failed", message=video.error)
 
 
 def _one(job: VideoJob, video: Video, log) -> FileResult:

@@ -225,6 +225,7 @@ class Watchdog(threading.Thread):
 
     every = 5.0
     gone_after = 60.0
+    resend_after = 30.0
 
     def __init__(self, spread: Spread):
         super().__init__(daemon=True, name="vidpipe-spread-watchdog")
@@ -233,6 +234,8 @@ class Watchdog(threading.Thread):
         self.strikes: dict[UUID, int] = {}
         self.alone_since: float | None = None
         self.requeued = 0
+        self.resent: dict[UUID, float] = {}  # queued again by the watchdog: when
+        self.resends: dict[UUID, int] = {}  # sent once more, unclaimed: how often
 
     def run(self) -> None:
         with get_client(sync_client=True) as client:
@@ -269,15 +272,38 @@ class Watchdog(threading.Thread):
     def _look(self, client, run, live: set[str]) -> None:
         claim = read_claim(run.id) or {}
         owner = claim.get("worker")
+        sent = self.resent.get(run.id)
+        if owner is None and sent is not None and run.state.is_scheduled() and live:
+            # queued again, and no task worker took it (at most 3 times: a busy farm only delays it)
+            if time.monotonic() - sent >= self.resend_after and self.resends.get(run.id, 0) < 3:
+                self.resends[run.id] = self.resends.get(run.id, 0) + 1
+                self._queue_again(client, run)
+                self.spread.log.warning(
+                    "%s: no machine took it again in %.0f s; queued once more",
+                    self.spread.units[run.id],
+                    self.resend_after,
+                )
+            return
         if owner is None or owner in live:
             self.strikes.pop(run.id, None)
             return
         self.strikes[run.id] = self.strikes.get(run.id, 0) + 1
         if self.strikes[run.id] < STRIKES:
             return
+        self._queue_again(client, run)
+        self.requeued += 1
+        self.spread.log.warning(
+            "%s: machine %s stopped answering while it made this segment; queued again for another machine",
+            self.spread.units[run.id],
+            claim.get("machine", owner),
+        )
+
+    def _queue_again(self, client, run) -> None:
+        """Back in the server's queue for any task worker. A run the server handed to a task
+        worker that died before it said so can be lost there: one that stays unclaimed is sent
+        again after :attr:`resend_after` seconds (``_look``)."""
         from prefect.states import Scheduled
 
-        label = self.spread.units[run.id]
         again = Scheduled()
         again.state_details.deferred = True
         again.state_details.task_parameters_id = next(  # where its parameters are, as when it was first queued
@@ -288,12 +314,7 @@ class Watchdog(threading.Thread):
         claim_path(run.id).unlink(missing_ok=True)
         client.set_task_run_state(run.id, again, force=True)
         self.strikes.pop(run.id, None)
-        self.requeued += 1
-        self.spread.log.warning(
-            "%s: machine %s stopped answering while it made this segment; queued again for another machine",
-            label,
-            claim.get("machine", owner),
-        )
+        self.resent[run.id] = time.monotonic()
 
     def _fail(self, client, waiting) -> None:
         from prefect.states import Failed

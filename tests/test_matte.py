@@ -220,3 +220,21 @@ def test_alpha_output_from_a_low_resolution_matte_takes_colour_from_the_full_fra
         np.abs(cv2.resize(small, (128, 96)).astype(int) - cv2.imread(str(pngs[0]), cv2.IMREAD_UNCHANGED)[..., 3]).mean()
         < 1
     )
+
+
+def test_a_rotated_background_video_is_used_upright(media):
+    """A phone clip stored landscape with a 270-degree rotation tag is a portrait background, as players show it."""
+    from vidpipe.media.background import Background, cover
+    from vidpipe.media.still import frame_at
+
+    mov = str(media("fate_iphone4_rotated_audiofirst.mov"))
+    assert probe(mov).rotation % 180 == 90
+    back = Background(mov, 136, 240)
+    try:
+        got = back.at(1.0)
+    finally:
+        back.close()
+    upright = frame_at(mov, 1.0)  # decoded by PyAV and turned by the frame's own rotation
+    assert upright.shape[0] > upright.shape[1]  # portrait
+    assert got.shape == (240, 136, 3)
+    assert np.abs(got.astype(int) - cover(upright, 136, 240)).mean() < 4

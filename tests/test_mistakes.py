@@ -4,17 +4,25 @@ scanned folder, a stream-copy-trimmed MP4, and a no-op rerun that answers at onc
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import av
+import cv2
+import numpy as np
 import pytest
 from helpers import ARGS, no_traceback, run
 
 from vidpipe.media.probe import probe
+from vidpipe.media.still import made_by_vidpipe as still_made_by_vidpipe
 from vidpipe.media.synth import make_clip
 
 pytestmark = pytest.mark.slow  # vidpipe run in processes of its own
+
+
+#: a one-frame, one-pixel GIF89a
+ONE_PIXEL_GIF = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
 
 
 @pytest.fixture
@@ -84,11 +92,15 @@ def test_same_stem_other_extension_in_one_folder(tmp_path, home):
         (["run", "-dash.mp4"], "'-dash.mp4' is a file: write ./-dash.mp4"),
         (["run", "--target", "1080p", "--scale", "2"], "not both"),
         (["run", "--background", "#GGGGGG"], "not a colour"),
+        (["run", "--background", "one.gif"], "one.gif: GIF images are not read as a background: use a PNG, JPEG"),
+        (["run", "--background", "logo.svg"], "logo.svg: SVG images are not read as a background"),
         (["nosuchcommand"], "No such command"),
     ],
 )
 def test_command_line_mistakes_are_one_line(home, args, says):
     (home / "-dash.mp4").write_bytes(b"")
+    (home / "one.gif").write_bytes(ONE_PIXEL_GIF)
+    (home / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>')
     result = run(home, *args, timeout=120)
     no_traceback(result)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -169,12 +181,14 @@ def test_an_edit_list_trim_is_processed_with_the_frames_players_show(tmp_path, h
 
 
 def test_an_input_or_a_file_vidpipe_did_not_make_is_never_overwritten(tmp_path, home):
-    """--out is the input folder, which holds clip.mp4 and clip_final.mp4 (both inputs): every input is processed
-    once, nothing there is written over, and vidpipe's own outputs are never taken as inputs on the next run."""
+    """--out is the input folder, which holds clip.mp4 and clip_final.mp4 (both inputs) and the user's own
+    dance_compare.jpg: every input is processed once, nothing there is written over (dance's output takes another
+    name, its still with it), and vidpipe's own outputs are never taken as inputs on the next run."""
     folder = tmp_path / "videos"
     make_clip(folder / "clip.mp4", 64, 48, frames=24, fps=24)
     make_clip(folder / "clip_final.mp4", 64, 48, frames=12, fps=24)
     make_clip(folder / "dance.mp4", 64, 48, frames=6, fps=24)
+    cv2.imwrite(str(folder / "dance_compare.jpg"), np.full((8, 8, 3), 90, np.uint8))  # a JPEG of the user's
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     first = run(home, "run", str(folder), "--out", str(folder), *ARGS)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -182,9 +196,63 @@ def test_an_input_or_a_file_vidpipe_did_not_make_is_never_overwritten(tmp_path, 
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name in before} == before  # untouched
     made = {p.name: probe(p).frame_count for p in folder.glob("*_final*.mp4") if p.name not in before}
     assert sorted(made.values()) == [6, 12, 24], made  # each input once
-    assert first.stderr.count("and vidpipe did not make it") == 1, first.stderr  # clip_final.mp4
+    assert first.stderr.count("and vidpipe did not make it") == 2, first.stderr  # clip_final.mp4, dance_compare.jpg
+    stills = [folder / (n.removesuffix("_final.mp4") + "_compare.jpg") for n in made]
+    assert all(still_made_by_vidpipe(s) for s in stills) and not still_made_by_vidpipe(folder / "dance_compare.jpg")
     again = run(home, "run", str(folder), "--out", str(folder), *ARGS)
     assert again.returncode == 0 and again.stderr.count("skipped") == 3, again.stderr[-3000:]
     assert {p.name for p in folder.iterdir()} == set(before) | set(made) | {
         n.removesuffix("_final.mp4") + "_compare.jpg" for n in made
     }
+
+
+def test_an_input_given_twice_is_made_once_under_its_own_name(tmp_path, home):
+    folder = tmp_path / "in"
+    make_clip(folder / "clip.mp4", 64, 48, frames=12, fps=24)
+    out = tmp_path / "out"
+    given = [str(folder / "clip.mp4"), str(folder / "clip.mp4"), str(folder)]  # named twice, and in its folder
+    result = run(home, "run", *given, "--out", str(out), *ARGS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("done") == 1 and "another input" not in result.stderr, result.stderr
+    assert [p.name for p in out.glob("*.mp4")] == ["clip_final.mp4"]
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_by_name_and_never_stops_the_others(tmp_path, home):
+    folder = tmp_path / "in"
+    make_clip(folder / "ok.mp4", 64, 48, frames=12, fps=24)
+    bad = folder / os.fsdecode(b"caf\xe9.mp4")  # Latin-1 bytes in a name, as an old archive leaves them
+    make_clip(bad, 64, 48, frames=12, fps=24)
+    out = tmp_path / "out"
+    for given in ([str(folder)], [str(folder / "ok.mp4"), str(bad)]):  # found in a folder, or named
+        result = run(home, "run", *given, "--out", str(out), *ARGS)
+        no_traceback(result)
+        lines = [line for line in result.stderr.splitlines() if line.startswith(("done", "skipped", "failed"))]
+        assert result.returncode == 1 and len(lines) == 2, result.stderr[-3000:]
+        assert any(line.startswith(("done", "skipped")) and "ok.mp4" in line for line in lines), lines
+        refused = next(line for line in lines if line.startswith("failed"))
+        assert "caf\\xe9.mp4: the file name is not valid UTF-8" in refused and "rename" in refused, refused
+    assert [p.name for p in out.glob("*.mp4")] == ["ok_final.mp4"]
+    alone = run(home, "run", str(bad), "--out", str(out), *ARGS)
+    assert alone.returncode == 1 and "not valid UTF-8" in alone.stderr and "Traceback" not in alone.stderr
+
+
+def test_a_nearly_full_work_folder_is_one_line_before_anything_starts(tmp_path, home):
+    """Needing more free space than the disk has stands for a nearly full VIDPIPE_HOME (a 3 MB tmpfs took
+    127 s and 57 tracebacks before)."""
+    make_clip(tmp_path / "in" / "clip.mp4", 64, 48, frames=6, fps=24)
+    started = time.monotonic()
+    result = run(
+        home,
+        "run",
+        str(tmp_path / "in"),
+        "--out",
+        str(tmp_path / "out"),
+        *ARGS,
+        env={"VIDPIPE_MIN_FREE_MB": str(1 << 40)},
+    )
+    took = time.monotonic() - started
+    no_traceback(result)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert "VIDPIPE_HOME" in lines[0] and "MB free" in lines[0] and "bigger disk" in lines[0], lines
+    assert not (tmp_path / "out").exists() and took < 60, took  # nothing started (about 2 s here)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -104,8 +105,10 @@ def farm(tmp_path_factory, postgres):
         def start(
             machine: str, limit: str | None = None, home: Path | None = None, spread: bool = False
         ) -> subprocess.Popen:
+            # the machine's name reaches vidpipe only as --machine: the worker hands it to what it starts (stats,
+            # claims, report); the test finds a machine's processes by a variable of its own
             machine_env = dict(
-                env, VIDPIPE_HOME=str(home or base / machine), VIDPIPE_LIMIT_CPU_MODELS="1", VIDPIPE_MACHINE=machine
+                env, VIDPIPE_HOME=str(home or base / machine), VIDPIPE_LIMIT_CPU_MODELS="1", TEST_MACHINE=machine
             )
             args = ["--spread"] if spread else []
             with (base / f"worker-{machine}.log").open("a") as f:
@@ -268,7 +271,7 @@ def _machine_processes(machine: str) -> list[int]:
     found = []
     for environ in Path("/proc").glob("[0-9]*/environ"):
         try:
-            if f"VIDPIPE_MACHINE={machine}".encode() in environ.read_bytes().split(b"\0"):
+            if f"TEST_MACHINE={machine}".encode() in environ.read_bytes().split(b"\0"):
                 found.append(int(environ.parent.name))
         except OSError:
             continue
@@ -448,6 +451,7 @@ def test_one_video_spreads_over_both_machines_and_survives_one_dying(farm, tmp_p
         assert run.state.is_completed(), log[-3000:]
         assert "stopped answering while it made this segment; queued again" in log, log[-3000:]
         assert "spread over 2 task workers" in log
+        assert re.search(r" on e \(\d+\), f \(\d+\)", log), log[-3000:]  # the report names each --machine
     assert made_on() == {"e", "f"}
     assert len(list((shared / "work").glob("*/upscale/*.stats.json"))) == 12
     assert not list((shared / "spread").glob("*.json"))  # no claim left behind

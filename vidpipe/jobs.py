@@ -20,6 +20,7 @@ from vidpipe.errors import ModelNotAvailable, ProbeError, VidpipeError
 from vidpipe.hashing import file_identity
 from vidpipe.media import background
 from vidpipe.media.encode import read_source, source_id
+from vidpipe.media.still import made_by_vidpipe as still_made_by_vidpipe
 from vidpipe.models import store
 from vidpipe.pipeline import VideoPlan, models, plan_video
 from vidpipe.steps.base import TAG_PREFIX
@@ -33,7 +34,8 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpe
 def find_videos(paths: list[str | Path]) -> list[Path]:
     """Files named directly, plus everything with a video suffix inside named folders
     (recursively, sorted, hidden names skipped): a folder or a broken link with such a
-    name is listed too, so the run can say why it is not a video (:func:`not_a_file`)."""
+    name is listed too, so the run can say why it is not a video (:func:`not_a_file`).
+    A file reached twice (named twice, or named and inside a named folder) is listed once."""
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -44,7 +46,26 @@ def find_videos(paths: list[str | Path]) -> list[Path]:
             )
         else:
             found.append(p)
-    return found
+    seen: set[Path] = set()
+    return [p for p in found if not (_real(p) in seen or seen.add(_real(p)))]
+
+
+def _real(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:  # a link loop: itself
+        return path.absolute()
+
+
+def unusable_name(path: Path) -> str | None:
+    """Why ``path``'s name cannot be carried through a run (job parameters and records are
+    UTF-8 text), or None. The name is shown with its odd bytes escaped."""
+    try:
+        str(path).encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        return f"{shown}: the file name is not valid UTF-8 (an odd byte is shown as \\xNN); rename the file"
 
 
 def made_by_vidpipe(path: Path) -> bool:
@@ -84,7 +105,8 @@ def output_names(
     folder = Path(output_dir)
     listing = _listing(folder) if listing is None else listing
     made = _outputs_by_source(listing)
-    present = {f.name.casefold() for f in listing}  # anything there that is not an output of these inputs stays
+    # anything there that is not an output of these inputs stays (a still vidpipe made is its video's)
+    present = {f.name.casefold() for f in listing if not (f.name.endswith("_compare.jpg") and still_made_by_vidpipe(f))}
     names: dict[Path, str] = {}
     mine = {source_id(p): p for p in paths}
     taken = {name.casefold() for name, sid in made.items() if sid not in mine}
@@ -113,10 +135,15 @@ def output_names(
 
 
 def _names(name: str) -> list[str]:
-    """The delivered files an output called ``name`` makes: itself and the alpha exports. (The still beside it,
-    ``<stem>_compare.jpg``, carries no record of who made it, so it cannot be told from a user's own.)"""
+    """The files an output called ``name`` makes: itself, the alpha exports and the still beside it."""
     stem = name.removesuffix(".mp4")
-    return [name, f"{stem}_alpha.mov", f"{stem}_alpha.webm", f"{stem}_alpha"]
+    return [
+        name,
+        f"{stem}_alpha.mov",
+        f"{stem}_alpha.webm",
+        f"{stem}_alpha",
+        f"{stem.removesuffix('_final')}_compare.jpg",
+    ]
 
 
 def _family(name: str) -> set[str]:
@@ -129,7 +156,7 @@ def why_named(source: Path, name: str, output_dir: str | Path) -> str:
     if name == default:
         return ""
     folder = Path(output_dir)
-    there = [n for n in _names(default) if (folder / n).exists()]
+    there = [n for n in _names(default) if (folder / n).exists() and not still_made_by_vidpipe(folder / n)]
     if there and not read_source(folder / default):  # no output of vidpipe's holds the name
         return f"named {name}: {there[0]} is already in {output_dir}, and vidpipe did not make it"
     return f"named {name}: another input also makes {default}"
@@ -175,6 +202,11 @@ class Video:
     @property
     def error(self) -> str:
         return str(self.failure) if self.failure is not None else ""
+
+    @property
+    def shown(self) -> str:
+        """The input's path as text (a byte that is not UTF-8 written as \\xNN)."""
+        return os.fsencode(self.source).decode("utf-8", "backslashreplace")
 
     @property
     def current(self) -> bool:
@@ -254,7 +286,7 @@ def prepare(spec: JobSpec, inputs: list[str | Path], out: str | Path) -> Batch:
     check(spec)
     out = Path(out)
     found = find_videos(list(inputs))
-    files = [v for v in found if not_a_file(v) is None]
+    files = [v for v in found if not_a_file(v) is None and unusable_name(v) is None]
     listing = _listing(out)
     names = output_names(files, out, listing)
     batch = Batch(spec, tuple(map(str, inputs)), out, listing=listing)
@@ -262,6 +294,8 @@ def prepare(spec: JobSpec, inputs: list[str | Path], out: str | Path) -> Batch:
         why = not_a_file(src)
         if why is not None:
             batch.videos.append(Video(src, skip=why, prepared=True))
+        elif unusable_name(src) is not None:  # refused by name; the others go on
+            batch.videos.append(Video(src, failure=ProbeError(unusable_name(src)), prepared=True))
         else:
             batch.videos.append(Video(src, out / names[src], why_named(src, names[src], out)))
     return batch

@@ -15,11 +15,14 @@ import numpy as np
 
 from vidpipe.errors import ConfigError, ProbeError
 from vidpipe.hashing import file_identity, file_sha256
+from vidpipe.media.frames import rotate_upright
 from vidpipe.media.probe import probe, scan_timestamps
 
 KEYWORDS = ("none", "blur")
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+#: images that are not backgrounds (an animated GIF is read as a video; a one-frame GIF is not)
+OTHER_IMAGES = {".gif", ".svg", ".svgz", ".heic", ".heif", ".avif", ".ico", ".psd"}
 
 
 def resolve(spec: str, folders: tuple[str, ...] = ("backgrounds",)) -> str:
@@ -76,6 +79,11 @@ def _inspect(path: Path) -> str:
         try:
             info = probe(path)
         except ProbeError as e:
+            if path.suffix.lower() in OTHER_IMAGES:  # an image, just not one of the kinds read as a still
+                raise ConfigError(
+                    f"background {path}: {path.suffix[1:].upper()} images are not read as a background: use a PNG, "
+                    "JPEG, WebP, BMP or TIFF image (or a video)"
+                ) from None
             raise ConfigError(f"background {e}") from None
         if info.frame_count < 1 or info.duration <= 0:
             raise ConfigError(f"background {path}: video has no frames")
@@ -143,6 +151,7 @@ class _LoopedVideo:
     def __init__(self, path: str, width: int, height: int):
         info = probe(path)
         self.path, self.index, self.size = path, info.video_index, (width, height)
+        self.rotation = info.rotation  # frames are decoded as stored; the background is used upright
         tb = Fraction(info.time_base)
         self.pts = scan_timestamps(path, info.video_index)
         self.times = [float((p - self.pts[0]) * tb) for p in self.pts]
@@ -171,7 +180,7 @@ class _LoopedVideo:
                 self._start(index)
             while self._pos < index:
                 self._raw, self._pos = next(self._frames), self._pos + 1
-            self._current = cover(self._raw, *self.size)
+            self._current = cover(rotate_upright(self._raw, self.rotation), *self.size)
             if self._keep is not None:
                 self._keep[index] = self._current
         return self._current

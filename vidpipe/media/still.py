@@ -10,12 +10,34 @@ import av
 import cv2
 import numpy as np
 
-from vidpipe.errors import MediaError
+from vidpipe.errors import MediaError, OutputError
 from vidpipe.media.colour import decode, file_peak
+from vidpipe.media.encode import read_source
 from vidpipe.media.frames import rotate_upright
 from vidpipe.media.probe import MediaInfo
 from vidpipe.media.reader import read_frames
 from vidpipe.media.segments import Segment
+
+#: what a still vidpipe writes carries, in a JPEG comment (COM segment) after the JFIF header
+MARK = b"made by vidpipe: before/after still"
+
+
+def made_by_vidpipe(path: str | Path) -> bool:
+    """``path`` is a still vidpipe wrote (it carries :data:`MARK`)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return False
+    return head[:2] == b"\xff\xd8" and MARK in head
+
+
+def _marked(jpeg: bytes) -> bytes:
+    """``jpeg`` with :data:`MARK` in a comment segment, after SOI and the JFIF APP0 segment if there is one."""
+    at = 2
+    if jpeg[2:4] == b"\xff\xe0":
+        at = 4 + int.from_bytes(jpeg[4:6], "big")
+    return jpeg[:at] + b"\xff\xfe" + (len(MARK) + 2).to_bytes(2, "big") + MARK + jpeg[at:]
 
 
 def still_path(output: str | Path) -> Path:
@@ -54,8 +76,23 @@ def compare(info: MediaInfo, timestamps: list[int], output: str | Path, dest: st
         cv2.putText(pair, label, (x + 12 * scale, 36 * scale), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 4 * scale)
         cv2.putText(pair, label, (x + 12 * scale, 36 * scale), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), scale)
     dest = Path(dest)
+    if dest.exists() and not made_by_vidpipe(dest) and not read_source(output_of(dest)):
+        raise OutputError(
+            f"{dest}: is already there and vidpipe did not make it; the before/after still is not written"
+        )
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(pair, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     tmp = dest.with_name(f".{dest.name}.tmp.jpg")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(pair, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]):
-        raise MediaError(f"{dest}: cannot write the before/after still")
-    tmp.replace(dest)
+    try:
+        if not ok:
+            raise OSError("JPEG encoding failed")
+        tmp.write_bytes(_marked(jpeg.tobytes()))
+        tmp.replace(dest)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise MediaError(f"{dest}: cannot write the before/after still ({e.strerror or e})") from None
     return dest
+
+
+def output_of(still: Path) -> Path:
+    """The delivered video a still belongs to."""
+    return still.with_name(still.name.removesuffix("_compare.jpg") + "_final.mp4")

@@ -5,10 +5,12 @@ The rows come from the video's plan (:func:`vidpipe.pipeline.rows`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vidpipe.errors import OutputError
 from vidpipe.media import still
 from vidpipe.media.encode import Delivery
 from vidpipe.media.probe import MediaInfo, probe
@@ -128,14 +130,18 @@ class Report(Step):
     def run(self, work: ReportWork, plan=None, on_frame=None) -> str:
         """Writes ``<name>_compare.jpg`` beside the output; returns the Markdown."""
         out = work.delivery.path
-        picture = still.compare(work.info, work.timestamps, out, still.still_path(out))
+        try:
+            picture = str(still.compare(work.info, work.timestamps, out, still.still_path(out)))
+        except OutputError as e:  # a file of the user's holds the still's name: kept, and said
+            picture = None
+            logging.getLogger("vidpipe").warning("%s", e)
         output = work.delivery.info or probe(out)  # join's sync check already read it back
         return markdown(
             work.info,
             output,
             work.rows,
             out,
-            still=str(picture),
+            still=picture,
             upload_url=work.upload_url,
             wall_seconds=work.wall_seconds,
         )
