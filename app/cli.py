@@ -98,8 +98,9 @@ def run(
     from vidpipe.paths import check_home
 
     paths = [str(p) for p in inputs] if inputs else ["downloads"]
-    refused = [SimpleNamespace(status="failed", message=why) for p in paths if (why := jobs.unusable_name(Path(p)))]
-    paths = [p for p in paths if jobs.unusable_name(Path(p)) is None]  # a run's parameters are UTF-8 text
+    why = {p: jobs.unusable_name(Path(p)) for p in paths}  # a run's parameters are UTF-8 text
+    refused = [SimpleNamespace(status="failed", message=w) for w in why.values() if w]
+    paths = [p for p in paths if why[p] is None]
     if refused and not paths:
         print_results(refused)
         raise typer.Exit(1)

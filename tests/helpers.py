@@ -30,6 +30,15 @@ def psnr(a, b) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
+def frame_hashes(path: Path) -> list[str]:
+    """sha256 of each decoded frame of ``path``."""
+    import hashlib
+
+    from vidpipe.media.reader import read_frames
+
+    return [hashlib.sha256(f.tobytes()).hexdigest() for f in read_frames(path)]
+
+
 def run(home: Path, *args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """``vidpipe ARGS`` in a process of its own, with ``home`` as its VIDPIPE_HOME and working folder."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}

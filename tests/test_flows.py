@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from vidpipe.config import JobSpec, VideoJob
 from vidpipe.media.probe import probe
 from vidpipe.media.reader import frame_size, read_frames
+from vidpipe.media.synth import make_audio_only
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -74,9 +75,7 @@ def _bad_folder(folder: Path, media, good: Path) -> Path:
     (folder / "b_truncated.mp4").write_bytes(friday[: len(friday) // 3])
     (folder / "c_notes.mp4").write_text("not a video\n")
     (folder / "d_good clip é.mp4").write_bytes(good.read_bytes())
-    from test_probe import _audio_only
-
-    _audio_only(folder / "e_audio_only.mp4")
+    make_audio_only(folder / "e_audio_only.mp4")
     return folder
 
 

@@ -20,6 +20,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from helpers import task_states
 
 from vidpipe.config import JobSpec, VideoJob
 from vidpipe.errors import ConfigError
@@ -336,8 +337,6 @@ def test_repeated_frames_move_without_a_frozen_step_and_segments_equal_one_pass(
 @pytest.mark.slow
 @pytest.mark.usefixtures("prefect_api")
 def test_changing_only_the_background_reruns_neither_upscale_nor_interpolate(clip, tmp_path):
-    from test_flows import task_states
-
     src = clip(name="bgswap", width=64, height=48, frames=64, fps=15)
     job = VideoJob(
         input=str(src),

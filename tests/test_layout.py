@@ -68,3 +68,17 @@ def test_sample_clip_has_video_and_audio(tmp_path, monkeypatch):
     assert len(info.audio) == 1 and abs(info.audio[0].duration - info.duration) < 0.05
     _ensure_sample(tmp_path / "downloads")  # a folder with a video is left alone
     assert len(list((tmp_path / "downloads").iterdir())) == 1
+
+
+def test_no_test_module_imports_another():
+    """What tests share lives in tests/helpers.py (and the fixtures in conftest.py)."""
+    import ast
+
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
+            assert not any(n.split(".")[0].startswith(("test_", "conftest")) for n in names), f"{path.name}: {names}"

@@ -8,6 +8,7 @@ import pytest
 
 from vidpipe.errors import ProbeError
 from vidpipe.media.probe import probe
+from vidpipe.media.synth import make_audio_only
 
 
 def test_rotated_phone_clip_with_audio_first(media):
@@ -41,12 +42,6 @@ def test_variable_frame_rate_is_detected(clip):
     assert not probe(clip(width=64, height=36, frames=12)).vfr
 
 
-def _audio_only(path):
-    from vidpipe.media.synth import make_audio_only
-
-    return make_audio_only(path)
-
-
 def _bad_inputs(tmp_path, media):
     friday = media("mdn_friday.mp4").read_bytes()
     bg = media("paddleseg_humanseg_background.jpg").read_bytes()
@@ -59,7 +54,7 @@ def _bad_inputs(tmp_path, media):
     }
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
-    _audio_only(tmp_path / "audio_only.mp4")
+    make_audio_only(tmp_path / "audio_only.mp4")
     return tmp_path
 
 

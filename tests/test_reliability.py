@@ -4,7 +4,6 @@ input is one line that names the file and the cause."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -13,17 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-
-from vidpipe.media.reader import read_frames
+from helpers import frame_hashes
 
 pytestmark = pytest.mark.slow  # kills and signals to real processes
 
 VIDPIPE = str(Path(sys.executable).with_name("vidpipe"))
 ARGS = ["--target", "none", "--scale", "2", "--segment-seconds", "0.25", "--preset", "ultrafast", "--no-sample"]
-
-
-def frame_hashes(path: Path) -> list[str]:
-    return [hashlib.sha256(f.tobytes()).hexdigest() for f in read_frames(path)]
 
 
 def _env(home: Path) -> dict[str, str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import IN_CI, ROOT, VIDPIPE
+from helpers import IN_CI, ROOT, VIDPIPE, frame_hashes
 from helpers import client as _client
 from helpers import free_port as _free_port
 from helpers import stop as _stop
@@ -283,8 +283,6 @@ def test_a_machine_dies_mid_video_and_another_finishes_it_from_the_shared_work(f
     locks). Machine c dies (every process SIGKILLed) with some segments done; the video
     started again runs on d, reuses c's finished segments and gives the frames of an
     uninterrupted run."""
-    from test_reliability import frame_hashes
-
     shared = tmp_path / "shared-home"
     video = make_clip(tmp_path / "long.mp4", 96, 64, frames=96, fps=24)
     job = dict(
@@ -398,8 +396,6 @@ def test_one_video_spreads_over_both_machines_and_survives_one_dying(farm, tmp_p
     machine that does not run the flow dies while it makes a segment: that segment is
     queued again and made by the other, and the output has the frames of a single-machine run."""
     import json
-
-    from test_reliability import frame_hashes
 
     for name in [m for m in farm.procs if m != "server"]:  # only e and f take this run
         _stop(farm.procs.pop(name))

@@ -26,7 +26,7 @@ from vidpipe.pipeline import VideoPlan, models, plan_video
 from vidpipe.steps.base import TAG_PREFIX
 from vidpipe.steps.export_alpha import read_tag
 from vidpipe.steps.probe import ProbeWork
-from vidpipe.steps.split import timeline
+from vidpipe.steps.split import SplitWork
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp"}
 
@@ -286,16 +286,17 @@ def prepare(spec: JobSpec, inputs: list[str | Path], out: str | Path) -> Batch:
     check(spec)
     out = Path(out)
     found = find_videos(list(inputs))
-    files = [v for v in found if not_a_file(v) is None and unusable_name(v) is None]
+    skip = {v: not_a_file(v) for v in found}
+    refuse = {v: unusable_name(v) for v in found if skip[v] is None}
+    files = [v for v, why in refuse.items() if why is None]
     listing = _listing(out)
     names = output_names(files, out, listing)
     batch = Batch(spec, tuple(map(str, inputs)), out, listing=listing)
     for src in found:
-        why = not_a_file(src)
-        if why is not None:
-            batch.videos.append(Video(src, skip=why, prepared=True))
-        elif unusable_name(src) is not None:  # refused by name; the others go on
-            batch.videos.append(Video(src, failure=ProbeError(unusable_name(src)), prepared=True))
+        if skip[src] is not None:
+            batch.videos.append(Video(src, skip=skip[src], prepared=True))
+        elif refuse[src] is not None:  # refused by name; the others go on
+            batch.videos.append(Video(src, failure=ProbeError(refuse[src]), prepared=True))
         else:
             batch.videos.append(Video(src, out / names[src], why_named(src, names[src], out)))
     return batch
@@ -325,7 +326,8 @@ def _prepare(video: Video, spec: JobSpec, resolve) -> None:
                 f"{source}: changed while it was read (still being copied?); run again when it is complete"
             )
         resolve(models(spec, info))
-        video.plan = plan_video(info, timeline(info, steps.get("split").configure(spec, info)), spec, video.output)
+        split = steps.get("split")
+        video.plan = plan_video(info, split.run(SplitWork(info, split.configure(spec, info))), spec, video.output)
     except VidpipeError as e:
         video.failure = e
     except OSError as e:  # the input is unreadable or gone

@@ -7,12 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from vidpipe.hashing import digest
 from vidpipe.media.motion import CONTEXT, output_rate
 from vidpipe.media.probe import MediaInfo, scan_timestamps
 from vidpipe.media.segments import Segment, split
-from vidpipe.steps.base import Needs, Plan, Step
-from vidpipe.version import code_version
+from vidpipe.steps.base import Needs, Step
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ def timeline(info: MediaInfo, seconds: float) -> Timeline:
 
 class Split(Step):
     name = "split"
-    needs = Needs()
+    needs = Needs(cached=False)  # part of preparing a video (vidpipe.jobs), memoized by the timestamp scan
 
     def configure(self, spec, info=None) -> float:
         """The segment length: the job's, made long enough (two :data:`~vidpipe.media.motion.CONTEXT`
@@ -56,10 +54,6 @@ class Split(Step):
         if info is None or output_rate(spec.fps, info.fps, info.vfr) is None:
             return spec.segment_seconds
         return max(spec.segment_seconds, 2 * CONTEXT / info.fps)
-
-    def plan(self, work: SplitWork) -> Plan:
-        code = code_version(__name__)
-        return Plan(digest("split", code, work.info.sha256, work.seconds))
 
     def run(self, work: SplitWork, plan=None, on_frame=None) -> Timeline:
         return timeline(work.info, work.seconds)
