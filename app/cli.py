@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import threading
@@ -188,6 +189,7 @@ def _stop_on_signals():
         if interrupt.requested():
             os._exit(128 + signum)  # the embedded server dies with us (PR_SET_PDEATHSIG)
         interrupt.request(signum)
+        logging.getLogger("vidpipe").info("signal %d: stopping after the current frame", signum)
         err.print("stopping after the current frame (press Ctrl-C again to quit at once)", highlight=False)
 
     old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -204,6 +206,7 @@ def _interrupted(batch) -> None:
         kept, total = segments_kept(batch)
     except Exception:  # noqa: BLE001 - the count is a courtesy; the exit must happen
         kept = total = 0
+    logging.getLogger("vidpipe").info("stopped: %d/%d segments kept", kept, total)  # the stop's end, timed
     err.print(f"interrupted; {kept}/{total} segments kept, run the same command to resume", highlight=False)
     raise typer.Exit(code)
 
@@ -281,7 +284,7 @@ def probe_cmd(file: Path, as_json: bool = typer.Option(False, "--json", help="Pr
     print(f"{info.path}")
     print(f"  container  {info.container}, {info.size_bytes} bytes")
     print(
-        f"  video      #{info.video_index} {info.codec} {info.width}x{info.height} (shown {dw}x{dh}, rotation {info.rotation})"
+        f"  video      #{info.video_index} {info.codec} {info.width}x{info.height} (shown {dw}x{dh}, pixels {info.sar}, rotation {info.rotation})"
     )
     print(f"  pixels     {info.pix_fmt}, {info.bit_depth}-bit{', alpha' if info.has_alpha else ''}")
     untagged = "" if info.colour_tagged else " (matrix untagged: players assume it from the height)"

@@ -20,6 +20,7 @@ from vidpipe.media.writer import clean_partials
 from vidpipe.models import cache
 from vidpipe.resources import Busy, video_lock
 from vidpipe.steps.upload import UploadWork
+from vidpipe.storage import UploadError
 
 
 @dataclass
@@ -118,7 +119,14 @@ def _one(job: VideoJob, video: Video, log) -> FileResult:
     src = video.source
     if video.current:
         log.info("%s: output is complete for these settings, skipped", src)
-        return FileResult(str(src), "skipped", str(video.output), url=_upload_existing(job))
+        try:
+            url = _upload_existing(job)
+        except UploadError as e:  # the video is complete; only its upload failed: this video's line
+            log.error("%s", e)
+            return FileResult(
+                str(src), "failed", str(video.output), message=f"{src}: {video.output} is complete, but {e}"
+            )
+        return FileResult(str(src), "skipped", str(video.output), url=url)
     started = time.monotonic()
     state = enhance_video(job, return_state=True)
     seconds = time.monotonic() - started

@@ -33,6 +33,7 @@ from vidpipe.pipeline import VideoPlan, planned
 from vidpipe.resources import check_free_space, video_lock
 from vidpipe.steps.report import ReportWork, StepRow
 from vidpipe.steps.upload import UploadWork
+from vidpipe.storage import UploadError
 
 
 def _run_name() -> str:
@@ -200,9 +201,14 @@ def _deliver(job: VideoJob, spec, info, timeline, plan, started: float, log) -> 
         rows.append(_single_row("export_alpha", exported, extra.frames, time.monotonic() - t0))
         log.info("wrote %s (%s with alpha)", extra.path, spec.export_alpha)
         outputs.append(extra.path)
-    uploads = _upload(outputs, spec, rows, log)
+    try:
+        uploads, not_uploaded = _upload(outputs, spec, rows, log), None
+    except UploadError as e:  # the video is delivered: its still and report are made all the same
+        uploads, not_uploaded = [], e
     url = uploads[0].url if uploads else None
-    report = ReportWork(info, timeline.timestamps, result, tuple(rows), url, time.monotonic() - started)
+    report = ReportWork(
+        info, timeline.timestamps, result, tuple(rows), url, time.monotonic() - started, str(not_uploaded or "") or None
+    )
     reported = run_step("report", report, return_state=True)
     if reported.is_completed():
         text = reported.result()
@@ -212,6 +218,10 @@ def _deliver(job: VideoJob, spec, info, timeline, plan, started: float, log) -> 
         log.info("run report:\n%s", text)
     else:  # the video is done and sound; a missing report is worth a warning, not a failed run
         log.warning("%s: no run report: %s", result.path, reported.message)
+    if not_uploaded is not None:
+        raise UploadError(
+            f"{info.path}: made {result.path}, but {not_uploaded}; vidpipe run again uploads it without making it again"
+        ) from None
     return VideoResult(
         path=result.path,
         frames=result.frames,

@@ -4,8 +4,9 @@ a crash reuses finished work), and a cache hit whose output file is gone is a mi
 
 When the output file is gone but its record exists, the key moves to a new
 generation (``<key>-<n>``, the first without a record, remembered in ``<output>.gen``
-beside the output; an evicted file loses its marker too), so the lookup misses, the step rewrites the same path and its record is stored under the
-new key. A delivered file that no longer carries the plan's tag (overwritten by another
+beside a segment file, which an evicted file loses with it, and in the work folder for a
+delivered file, so the user's output folder holds only outputs), so the lookup misses,
+the step rewrites the same path and its record is stored under the new key. A delivered file that no longer carries the plan's tag (overwritten by another
 input, or by hand) counts as gone. Nothing is deleted from the result storage, which may be local or S3."""
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from prefect.cache_policies import CachePolicy
 
 from vidpipe.errors import VidpipeError
+from vidpipe.hashing import digest
+from vidpipe.paths import work_dir
 from vidpipe.steps import Plan
 from vidpipe.steps.export_alpha import read_tag
 
@@ -28,8 +31,7 @@ class StepCache(CachePolicy):
         plan: Plan = inputs["plan"]
         if plan.out is None:
             return plan.key
-        out = Path(plan.out)
-        marker = out.with_name(out.name + ".gen")
+        marker = _marker(plan)
         gen = _read_gen(marker)
         current = f"{plan.key}-{gen}" if gen else plan.key
         if not _present(plan):
@@ -41,6 +43,14 @@ class StepCache(CachePolicy):
                 marker.parent.mkdir(parents=True, exist_ok=True)
                 marker.write_text(str(gen))
         return current
+
+
+def _marker(plan: Plan) -> Path:
+    """Where the output's generation is kept."""
+    out = Path(plan.out)
+    if plan.delivery:
+        return work_dir() / "delivered" / f"{digest(str(out.resolve()))[:32]}.gen"
+    return out.with_name(out.name + ".gen")
 
 
 def _present(plan: Plan) -> bool:

@@ -39,11 +39,64 @@ def frame_hashes(path: Path) -> list[str]:
     return [hashlib.sha256(f.tobytes()).hexdigest() for f in read_frames(path)]
 
 
+def remux_ts(src: Path, dst: Path) -> Path:
+    """``src``'s video and audio copied into MPEG-TS packet for packet (a stream-copy remux)."""
+    import av
+
+    with av.open(str(src)) as i, av.open(str(dst), "w", format="mpegts") as o:
+        streams = [s for s in i.streams if s.type in ("video", "audio")]
+        to = {s.index: o.add_stream_from_template(s) for s in streams}
+        for packet in i.demux(streams):
+            if packet.dts is not None:
+                packet.stream = to[packet.stream.index]
+                o.mux(packet)
+    return dst
+
+
 def run(home: Path, *args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """``vidpipe ARGS`` in a process of its own, with ``home`` as its VIDPIPE_HOME and working folder."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    environ.update(VIDPIPE_HOME=str(home), VIDPIPE_LOG_DIR=str(home / "logs"), **(env or {}))
+    environ = cli_env(home, **(env or {}))
     return subprocess.run([VIDPIPE, *args], env=environ, capture_output=True, text=True, timeout=timeout, cwd=home)
+
+
+def cli_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a vidpipe process whose VIDPIPE_HOME is ``home`` (none of the test process's
+    PREFECT_ settings), ``home`` given a ready Prefect database first (:func:`seed`)."""
+    seed(home)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    environ.update(VIDPIPE_HOME=str(home), VIDPIPE_LOG_DIR=str(home / "logs"), **extra)
+    return environ
+
+
+_TEMPLATE: list[Path] = []
+
+
+def seed(home: Path) -> None:
+    """A new ``home`` gets a copy of the embedded Prefect database of one made before in this session
+    (migrated, block types registered): a first start in a new home spends about 6 s of a tiny run's 18 s
+    there. The template is made by a real start of the embedded server; a home that has a database keeps it."""
+    target = home / "prefect"
+    if (target / "prefect.db").exists():
+        return
+    if not _TEMPLATE:
+        import atexit
+        import shutil
+        import tempfile
+
+        base = Path(tempfile.mkdtemp(prefix="vidpipe-home-template-"))
+        atexit.register(shutil.rmtree, base, True)
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        environ.update(VIDPIPE_HOME=str(base))
+        code = "from tasks.environment import prepare_prefect_env as p, start_embedded_server as s; p(); s()"
+        made = subprocess.run(
+            [sys.executable, "-c", code], env=environ, cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
+        assert made.returncode == 0 and (base / "prefect" / "prefect.db").exists(), made.stderr[-3000:]
+        _TEMPLATE.append(base / "prefect")
+    target.mkdir(parents=True, exist_ok=True)
+    for f in _TEMPLATE[0].iterdir():
+        if f.is_file():
+            target.joinpath(f.name).write_bytes(f.read_bytes())
 
 
 def no_traceback(result: subprocess.CompletedProcess) -> None:

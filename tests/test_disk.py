@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ARGS, VIDPIPE, no_traceback, run
+from helpers import ARGS, VIDPIPE, cli_env, no_traceback, run
 
 from vidpipe import intermediates
 from vidpipe.errors import ConfigError
@@ -132,11 +132,9 @@ def test_the_cap_evicts_old_segments_and_never_the_running_jobs(tmp_path):
     (old_id,) = {r["video"] for r in cache_rows(home) if r["source"] == str(old.resolve())}
 
     # a run in progress: a prune takes everything else, and none of its files
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    environ.update(VIDPIPE_HOME=str(home), VIDPIPE_LOG_DIR=str(home / "logs"))
     job = subprocess.Popen(
         [VIDPIPE, "run", str(busy), "--out", str(out), *args],
-        env=environ,
+        env=cli_env(home),
         cwd=home,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -66,6 +66,7 @@ def test_enhance_video_output_cache_and_resume(dance, tmp_path):
     fourth = enhance_video(job, return_state=True)
     assert fourth.is_completed() and out.exists()
     assert [v for k, v in task_states(fourth).items() if k.startswith("join")] == ["Completed"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["dance_compare.jpg", "dance_final.mp4"]  # outputs only
 
 
 def _bad_folder(folder: Path, media, good: Path) -> Path:

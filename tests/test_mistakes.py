@@ -12,7 +12,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from helpers import ARGS, no_traceback, run
+from helpers import ARGS, free_port, no_traceback, run
 
 from vidpipe.media.probe import probe
 from vidpipe.media.still import made_by_vidpipe as still_made_by_vidpipe
@@ -256,3 +256,44 @@ def test_a_nearly_full_work_folder_is_one_line_before_anything_starts(tmp_path, 
     assert result.returncode == 1 and len(lines) == 1, result.stderr
     assert "VIDPIPE_HOME" in lines[0] and "MB free" in lines[0] and "bigger disk" in lines[0], lines
     assert not (tmp_path / "out").exists() and took < 60, took  # nothing started (about 2 s here)
+
+
+def test_an_unreachable_upload_endpoint_is_one_line_and_a_rerun_uploads(tmp_path, home, bucket, s3_endpoint):
+    """A wrong --upload-endpoint-url: the video, its still and its report are made; one line names the input,
+    the output, the endpoint and the cause, quickly (it took 66 s of retries). A rerun still unreachable is
+    that video's line (no abort); fixed, a rerun only uploads."""
+    name, client = bucket
+    src = make_clip(tmp_path / "in" / "clip.mp4", 64, 48, frames=12, fps=24)
+    out, final = tmp_path / "out", tmp_path / "out" / "clip_final.mp4"
+    wrong = f"http://127.0.0.1:{free_port()}"  # a loopback port nobody listens on
+
+    def upload_to(endpoint: str):
+        return run(
+            home,
+            "run",
+            str(src),
+            "--out",
+            str(out),
+            *ARGS,
+            "--upload",
+            f"s3://{name}/v",
+            "--upload-endpoint-url",
+            endpoint,
+        )
+
+    started = time.monotonic()
+    result = upload_to(wrong)
+    took = time.monotonic() - started
+    no_traceback(result)
+    failed = [line for line in result.stderr.splitlines() if line.startswith("failed")]
+    assert result.returncode == 1 and len(failed) == 1, result.stderr[-3000:]
+    assert f"{src}: made {final}, but upload s3://{name}/v: cannot reach {wrong}" in failed[0]
+    assert "(Connection refused)" in failed[0] and took < 60, (failed, took)  # about 12 s here, 2 s of it upload
+    assert sorted(p.name for p in out.iterdir()) == ["clip_compare.jpg", "clip_final.mp4"]
+    assert "**Upload failed:** upload" in (home / "logs" / "vidpipe.log").read_text()
+    still = upload_to(wrong)
+    assert still.returncode == 1 and "error:" not in still.stderr, still.stderr[-3000:]  # the video's line, no abort
+    assert f"failed  {src}: {final} is complete, but upload" in still.stderr, still.stderr[-3000:]
+    again = upload_to(s3_endpoint)
+    assert again.returncode == 0 and "skipped" in again.stderr, again.stderr[-3000:]
+    assert client.get_object(Bucket=name, Key="v/clip_final.mp4")["Body"].read() == final.read_bytes()

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -40,6 +41,16 @@ def test_alpha_is_detected(media):
 def test_variable_frame_rate_is_detected(clip):
     assert probe(clip(width=64, height=36, frames=12, vfr=True)).vfr
     assert not probe(clip(width=64, height=36, frames=12)).vfr
+
+
+def test_anamorphic_pixels_give_the_size_a_player_shows(clip):
+    from vidpipe.steps.upscale import UpscaleConfig, video_size
+
+    wide = probe(clip(width=176, height=144, frames=2, audio=False, sar=Fraction(16, 11)))  # PAL 16:9
+    tall = probe(clip(width=720, height=480, frames=2, audio=False, sar=Fraction(8, 9)))  # NTSC 4:3
+    assert (wide.sar, wide.square_size, tall.sar, tall.square_size) == ("16:11", (256, 144), "8:9", (720, 540))
+    assert video_size(wide, UpscaleConfig(target="720p")) == (1280, 720)  # widened, never narrowed
+    assert probe(clip(width=64, height=36, frames=2, audio=False)).sar == "1:1"
 
 
 def _bad_inputs(tmp_path, media):

@@ -77,6 +77,39 @@ def server(tmp_path_factory, s3_endpoint):
             _stop(p)
 
 
+@pytest.fixture(scope="module")
+def killed_holder(server):
+    """SIGKILL a process inside the GPU section (a 60 s lease, Prefect's minimum); returns when it was
+    killed. Taken by the module's first test and checked by its last, so the lease runs out while the
+    others run."""
+    url, env, _ = server
+    holder = (
+        "from prefect.concurrency.sync import concurrency\n"
+        "import time\n"
+        "with concurrency('gpu-rtx3060', occupy=1, strict=True, lease_duration=60):\n"
+        "    print('inside', flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", holder], env=env, stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "inside"
+        with _client(url) as client:
+            assert client.read_global_concurrency_limit_by_name("gpu-rtx3060").active_slots == 1
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return time.monotonic()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_a_gpu_step_killed_inside_keeps_its_slot_until_the_lease_expires(server, killed_holder):
+    with _client(server[0]) as client:
+        assert client.read_global_concurrency_limit_by_name("gpu-rtx3060").active_slots == 1
+
+
 def test_api_run_on_the_worker_uploads_and_reports(server, s3_endpoint, clip):
     import boto3
 
@@ -124,7 +157,7 @@ def test_api_run_on_the_worker_uploads_and_reports(server, s3_endpoint, clip):
         assert float(kinds["progress"].data) == pytest.approx(100)
 
         limit = client.read_global_concurrency_limit_by_name("gpu-rtx3060")
-        assert (limit.limit, limit.active_slots) == (2, 0)
+        assert limit.limit == 2 and limit.active_slots <= 1  # the run holds none (the killed holder's may be held)
         pool = client.read_work_pool("rtx3060")
         assert pool.type == "process"
         folder = client.read_deployment_by_name("enhance-folder/enhance-folder")
@@ -153,37 +186,6 @@ def test_api_example_waits_and_prints_the_report(server, clip):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Completed" in done.stdout and "| join |" in done.stdout
     assert (out / f"{src.stem}_final.mp4").exists()
-
-
-def test_a_killed_gpu_step_gives_its_slot_back_when_the_lease_expires(server):
-    """SIGKILL a process inside the GPU section: its slot is taken, then comes back by
-    itself once the lease (60 s, Prefect's minimum) expires and the server's
-    repossessor runs. No manual reset."""
-    url, env, _ = server
-    holder = (
-        "from prefect.concurrency.sync import concurrency\n"
-        "import time\n"
-        "with concurrency('gpu-rtx3060', occupy=1, strict=True, lease_duration=60):\n"
-        "    print('inside', flush=True)\n"
-        "    time.sleep(600)\n"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", holder], env=env, stdout=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        assert proc.stdout.readline().strip() == "inside"
-        with _client(url) as client:
-            assert client.read_global_concurrency_limit_by_name("gpu-rtx3060").active_slots == 1
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            killed = time.monotonic()
-            while client.read_global_concurrency_limit_by_name("gpu-rtx3060").active_slots != 0:
-                assert time.monotonic() - killed < 240, "the killed holder's slot never came back"
-                time.sleep(2)
-        print(f"slot back {time.monotonic() - killed:.0f} s after the kill")
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_deploy_without_a_server_is_one_clear_line(tmp_path):
@@ -217,3 +219,13 @@ def test_ui_run_form_shows_the_job_fields(server, tmp_path):
         finally:
             browser.close()
     assert (tmp_path / "enhance-video-run-form.png").stat().st_size > 10_000
+
+
+def test_a_killed_gpu_step_gives_its_slot_back_when_the_lease_expires(server, killed_holder):
+    """The slot the killed holder took comes back by itself once its lease expires and the server's
+    repossessor runs. No manual reset."""
+    with _client(server[0]) as client:
+        while client.read_global_concurrency_limit_by_name("gpu-rtx3060").active_slots != 0:
+            assert time.monotonic() - killed_holder < 240, "the killed holder's slot never came back"
+            time.sleep(2)
+    print(f"slot back {time.monotonic() - killed_holder:.0f} s after the kill")

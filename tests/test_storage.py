@@ -5,6 +5,7 @@ import hashlib
 import urllib.request
 
 import pytest
+from helpers import free_port
 
 from vidpipe.storage import S3Target, UploadError, classify, upload
 
@@ -55,18 +56,14 @@ def test_missing_bucket_is_one_clear_permanent_error(s3_endpoint, tmp_path):
     assert "\n" not in str(e.value)
 
 
-def test_unreachable_endpoint_is_transient(tmp_path, monkeypatch):
-    import socket
-
-    with socket.socket() as s:  # a loopback port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def test_an_unreachable_endpoint_is_one_line_naming_it_and_is_not_retried(tmp_path, monkeypatch):
+    port = free_port()  # a loopback port nobody listens on
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     with pytest.raises(UploadError) as e:
-        upload(_file(tmp_path / "a.mp4", 100), S3Target("s3://b", f"http://127.0.0.1:{port}"))
-    assert e.value.transient and "cannot connect" in str(e.value)
+        upload(_file(tmp_path / "a.mp4", 100), S3Target("s3://b/x", f"http://127.0.0.1:{port}"))
+    assert not e.value.transient, e.value  # a wrong URL or port does not fix itself; a later run uploads
+    assert str(e.value) == f"upload s3://b/x: cannot reach http://127.0.0.1:{port} (Connection refused)"
 
 
 @pytest.mark.parametrize(

@@ -104,14 +104,44 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return p.netloc, p.path.strip("/")
 
 
-def _client(target: S3Target, session=None):
+#: the first contact: tries and connect timeout (s) before "cannot reach" (a wrong URL or port, no network)
+REACH_ATTEMPTS, REACH_TIMEOUT = 2, 5
+
+
+def _client(target: S3Target, session=None, attempts: int | None = None, connect_timeout: float = 10):
     import boto3
     from botocore.config import Config
 
     session = session or boto3.session.Session()
-    attempts = int(os.environ.get("AWS_MAX_ATTEMPTS", "5"))  # botocore retries throttling, 5xx, resets
-    config = Config(retries={"mode": "standard", "max_attempts": attempts}, connect_timeout=10, read_timeout=60)
+    if attempts is None:
+        attempts = int(os.environ.get("AWS_MAX_ATTEMPTS", "5"))  # botocore retries throttling, 5xx, resets
+    config = Config(
+        retries={"mode": "standard", "max_attempts": attempts}, connect_timeout=connect_timeout, read_timeout=60
+    )
     return session.client("s3", endpoint_url=target.endpoint_url or None, region_name=target.region, config=config)
+
+
+def _reach(target: S3Target, session=None) -> None:
+    """Ask for the bucket once or twice, quickly: an endpoint that cannot be reached at all
+    is one line naming it and the cause, not retried (a later run uploads what is
+    delivered); 404: no such bucket, 403: access denied."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    try:
+        _client(target, session, REACH_ATTEMPTS, REACH_TIMEOUT).head_bucket(Bucket=target.bucket)
+    except BotoConnectionError as e:
+        endpoint = target.endpoint_url or "S3"
+        raise UploadError(f"upload {target.url}: cannot reach {endpoint} ({_cause(e)})") from None
+
+
+def _cause(error: Exception) -> str:
+    """What went wrong under a botocore connection error, in a few words."""
+    seen, text = error, str(error)
+    while seen is not None:
+        if isinstance(seen, OSError) and (seen.strerror or "").strip():
+            text = seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    return text.split(": ")[-1] if "Could not connect" in text else text
 
 
 def classify(error: Exception, target: S3Target, what: str) -> UploadError:
@@ -171,8 +201,8 @@ def upload(
     bucket, key = target.bucket, target.key_for(path)
     sha, size = file_sha256(path), path.stat().st_size
     try:
+        _reach(target, session)
         client = _client(target, session)
-        client.head_bucket(Bucket=bucket)  # 404: no such bucket, 403: access denied
         have, have_size = remote_sha256(client, bucket, key)
         uploaded = not (have == sha and have_size == size)
         if uploaded:

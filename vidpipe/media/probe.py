@@ -26,6 +26,8 @@ from vidpipe.version import code_version
 #: refuse before allocating anything bigger than this (pixels per frame)
 MAX_PIXELS = 8192 * 8192
 MIN_SIDE = 16
+#: a rate from timestamps above this is not believed (ticks made up for frames without one)
+MAX_FPS = 240
 _IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "gif", "tiff_pipe")
 #: image formats that may hold an animation: a video (without audio) when they hold more than one frame
 _ANIMATED = ("gif", "apng", "webp_pipe")
@@ -43,8 +45,9 @@ class AudioInfo:
 
 @dataclass(frozen=True)
 class MediaInfo:
-    """Facts about one video file. Sizes are as stored; ``rotation`` (degrees,
-    counter-clockwise, FFmpeg's display-matrix convention) says how to show it."""
+    """Facts about one video file. Sizes are as stored; ``sar`` (the sample aspect
+    ratio, "num:den": a stored pixel's width over its height) and ``rotation`` (degrees,
+    counter-clockwise, FFmpeg's display-matrix convention) say how to show it."""
 
     path: str
     sha256: str
@@ -79,16 +82,29 @@ class MediaInfo:
     content_light: str = ""
     peak: float = 1000.0  # cd/m2 the SDR tone map starts from (colour.peak_of: MaxCLL, mastering peak, 1000)
     dropped: tuple[str, ...] = ()  # streams the output will not carry, in words
+    sar: str = "1:1"
 
     @property
     def colour(self) -> Colour:
         return Colour(self.matrix, self.primaries, self.transfer, self.color_range, self.colour_tagged)
 
     @property
+    def square_size(self) -> tuple[int, int]:
+        """(width, height) of the picture in square pixels, as stored otherwise (not
+        rotated): an anamorphic frame is widened (SAR above 1) or made taller (below 1),
+        never narrowed, so no stored pixel is lost. What the output's size follows."""
+        num, den = (int(x) for x in self.sar.split(":"))
+        if num == den or num <= 0 or den <= 0:
+            return self.width, self.height
+        if num > den:
+            return max(self.width, round(self.width * num / den)), self.height
+        return self.width, max(self.height, round(self.height * den / num))
+
+    @property
     def display_size(self) -> tuple[int, int]:
-        if self.rotation % 180:
-            return self.height, self.width
-        return self.width, self.height
+        """The picture as a player shows it: square pixels, upright."""
+        w, h = self.square_size
+        return (h, w) if self.rotation % 180 else (w, h)
 
     @property
     def frame_duration(self) -> float:
@@ -185,24 +201,45 @@ def _write_scan(record: Path, pts: list[int], rotation: int) -> None:
 
 
 def _decode_all(container, stream, path: Path) -> tuple[list[int], int]:
-    """Decode every frame of ``stream``. Returns (pts in order, rotation of the first frame)."""
+    """Decode every frame of ``stream``. Returns (pts in order, rotation of the first frame).
+
+    A packet the demuxer flags as corrupt (an MPEG-TS continuity error: bytes lost or
+    overwritten) is refused here, naming the time: the decoder would drop or smear the
+    pictures around it, differently after a seek than from the start. The last packet is
+    let through: a file cut short loses its last frame, as it does in a player."""
     pts: list[int] = []
     rotation = 0
+    corrupt: list[float] = []
+    pending = None  # a corrupt packet's time, counted once a packet with data follows it
     stream.thread_type = "AUTO"
     try:
-        for frame in container.decode(stream):
-            if not pts:
-                rotation = int(round(frame.rotation or 0)) % 360
-            if frame.pts is None or (pts and frame.pts <= pts[-1]):
-                pts.append(pts[-1] + 1 if pts else 0)  # missing or repeated timestamp
-            else:
-                pts.append(frame.pts)
+        for packet in container.demux(stream):
+            if packet.size and pending is not None:
+                corrupt.append(pending)
+                pending = None
+            if packet.is_corrupt and packet.size:
+                at = packet.pts if packet.pts is not None else packet.dts
+                at = at if at is not None else (pts[-1] if pts else 0)
+                pending = float(at * stream.time_base)
+            for frame in packet.decode():
+                if not pts:
+                    rotation = int(round(frame.rotation or 0)) % 360
+                if frame.pts is None or (pts and frame.pts <= pts[-1]):
+                    pts.append(pts[-1] + 1 if pts else 0)  # missing or repeated timestamp
+                else:
+                    pts.append(frame.pts)
     except av.FFmpegError as e:
         if not pts:
             raise ProbeError(f"{path}: video stream cannot be decoded ({_reason(e)})") from None
         raise ProbeError(f"{path}: damaged or truncated after frame {len(pts)} ({_reason(e)})") from None
     if not pts:
         raise ProbeError(f"{path}: video stream has no decodable frames")
+    if corrupt:
+        start = float(pts[0] * stream.time_base)
+        raise ProbeError(
+            f"{path}: damaged: the video data at {max(0.0, corrupt[0] - start):.1f} s is corrupt "
+            f"({len(corrupt)} damaged packet{'s' if len(corrupt) > 1 else ''}); repair or re-export the file"
+        )
     return pts, rotation
 
 
@@ -233,6 +270,26 @@ def _is_vfr(deltas: list[int]) -> bool:
         return False
     med = statistics.median(deltas)
     return any(abs(d - med) > max(1, 0.01 * med) for d in deltas)
+
+
+def _frame_rate(declared, pts: list[int], tb: Fraction) -> float:
+    """Frames per second: the stream's declared average rate, unless the frames' own
+    timestamps say otherwise by more than 10% (MPEG-TS streams, whose rate FFmpeg guesses
+    from the first packets, can declare twice the real rate); then the timestamps' mean
+    rate, as the nearest fraction with a denominator of at most 1001 (30000/1001 stays
+    29.97)."""
+    deltas = [b - a for a, b in zip(pts, pts[1:]) if b > a]
+    span = float((pts[-1] - pts[0]) * tb) if len(pts) > 1 else 0.0
+    mean = (len(pts) - 1) / span if span > 0 else None
+    median = 1 / float(statistics.median(deltas) * tb) if deltas else None
+    if mean is None or median is None:
+        return float(declared) if declared else 25.0
+    # steady (the median frame and the mean agree) and plausible: the timestamps are real, not made up
+    # for frames that had none (one tick apart) or broken by a jump
+    steady = abs(mean - median) <= 0.1 * mean and mean <= MAX_FPS
+    if declared and (not steady or abs(float(declared) - mean) <= 0.1 * mean):
+        return float(declared)
+    return float(Fraction(mean if steady else median).limit_denominator(1001))
 
 
 def hdr_metadata(path: Path, index: int) -> tuple[str, str, float]:
@@ -321,15 +378,11 @@ def probe(path: str | Path) -> MediaInfo:
             and not (s.type == "video" and s.disposition & av.stream.Disposition.attached_pic)
         )
         colour = describe(pix_fmt, height, cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range)
+        sar = _aspect(vs.sample_aspect_ratio or cc.sample_aspect_ratio)
     dovi = dolby_vision(path) if fmt.startswith("mov") else None
     mastering, light, peak = hdr_metadata(path, video_index) if colour.verdict != "SDR" else ("", "", 1000.0)
     deltas = [b - a for a, b in zip(pts, pts[1:]) if b > a]
-    if rate:
-        fps = float(rate)
-    elif deltas:
-        fps = 1.0 / float(statistics.median(deltas) * tb)
-    else:
-        fps = 25.0
+    fps = _frame_rate(rate, pts, tb)
     last = statistics.median(deltas) if deltas else (1 / fps) / tb
     duration = float((pts[-1] - pts[0] + last) * tb)
     return MediaInfo(
@@ -363,4 +416,13 @@ def probe(path: str | Path) -> MediaInfo:
         content_light=light,
         peak=peak,
         dropped=dropped,
+        sar=sar,
     )
+
+
+def _aspect(ratio) -> str:
+    """A sample aspect ratio as "num:den"."""
+    if not ratio or ratio <= 0 or not (Fraction(1, 8) <= ratio <= 8) or abs(ratio - 1) < Fraction(1, 100):
+        return "1:1"  # unset, absurd, or square within 1% (not worth resampling every frame)
+    ratio = Fraction(ratio)
+    return f"{ratio.numerator}:{ratio.denominator}"

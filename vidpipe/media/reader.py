@@ -29,8 +29,11 @@ def read_frames(
     (rotation not applied); ``fmt="rgb48"``/``"rgba64"``: HWC uint16, the HDR signal
     kept (:func:`vidpipe.media.colour.decode`).
 
-    A segment is found by its timestamps after a seek to the keyframe before it; if
-    the seek lands late, decoding restarts from the beginning. Raises
+    A segment is found by its timestamps after a seek to the keyframe before it. If the
+    decoder does not give the segment's first frame first - the seek landed late, or
+    where the decoder cannot start (MPEG-TS seeks by byte position: the decoder then
+    yields nothing until the next keyframe, which may be past the segment or absent) -
+    it seeks again :data:`SEEK_BACK` seconds earlier, then decodes from the beginning. Raises
     :class:`MediaError` if the segment does not yield exactly ``n_frames`` frames.
     ``counter[0]`` counts every frame the decoder produced (pre-roll after a seek too).
     """
@@ -38,10 +41,9 @@ def read_frames(
         yield from _decode(path, video_index, None, None, None, fmt, counter)
         return
     n = 0
-    seek = segment.first_pts if segment.first_frame > 0 else None
-    for attempt in (seek, None) if seek is not None else (None,):
+    for back in (0.0, SEEK_BACK, None) if segment.first_frame > 0 else (None,):
         try:
-            for hwc in _decode(path, video_index, attempt, segment.first_pts, segment.last_pts, fmt, counter):
+            for hwc in _decode(path, video_index, back, segment.first_pts, segment.last_pts, fmt, counter):
                 yield hwc
                 n += 1
             break
@@ -75,6 +77,10 @@ class _LateSeek(Exception):
     pass
 
 
+#: the second seek for a segment lands this many seconds before it (a keyframe the first one missed)
+SEEK_BACK = 5.0
+
+
 #: FFmpeg's native VP8/VP9 decoders silently drop alpha; libvpx keeps it
 _ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 
@@ -94,15 +100,20 @@ def _frames_of(container, stream, fmt):
         pass
 
 
-def _decode(path, video_index, seek_pts, first_pts, last_pts, fmt, counter=None) -> Iterator[np.ndarray]:
+def _decode(path, video_index, back, first_pts, last_pts, fmt, counter=None) -> Iterator[np.ndarray]:
+    """Frames from ``first_pts`` to ``last_pts``, after a seek ``back`` seconds before
+    ``first_pts`` (None: from the start). After a seek, _LateSeek unless the first frame
+    kept is the one at ``first_pts``."""
     yielded = 0
+    seek_pts = None
     try:
         with av.open(str(path)) as container:
             stream = stream_by_index(container, video_index)
             stream.thread_type = "AUTO"
             if fmt in ("rgba", "rgba64") and stream.codec_context.name in _ALPHA_DECODERS:
-                seek_pts = None  # a fresh libvpx context refuses to start after a seek: decode from the start
-            if seek_pts is not None:
+                back = None  # a fresh libvpx context refuses to start after a seek: decode from the start
+            if back is not None:
+                seek_pts = first_pts - int(back / stream.time_base)
                 container.seek(seek_pts, stream=stream, backward=True)
             first, peak = True, None  # a PQ file's tone-map peak: the file's, the same for every segment
             for frame in _frames_of(container, stream, fmt):
@@ -114,12 +125,16 @@ def _decode(path, video_index, seek_pts, first_pts, last_pts, fmt, counter=None)
                 first = False
                 if first_pts is not None and pts is not None and pts < first_pts:
                     continue
+                if seek_pts is not None and not yielded and pts != first_pts:
+                    raise _LateSeek()  # the segment's first frame did not come (a frame the seek skipped)
                 if last_pts is not None and pts is not None and pts > last_pts:
                     return
                 yielded += 1
                 if peak is None:
                     peak = file_peak(path, video_index) if frame.color_trc == PQ else tonemap.SOURCE_PEAK
                 yield decode(frame, fmt, peak)
+            if seek_pts is not None and not yielded:  # the decoder found nothing it could start from
+                raise _LateSeek()
     except av.FFmpegError as e:
         if seek_pts is not None and not yielded:  # the decoder could not start where the seek landed
             raise _LateSeek() from None

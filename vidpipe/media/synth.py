@@ -54,10 +54,12 @@ def make_clip(
     codec: str = "libx264",
     pix_fmt: str = "yuv420p",
     silent: bool = False,
+    sar: Fraction | None = None,
 ) -> Path:
     """Write a short clip. ``vfr`` alternates frame durations (1 and 2 ticks);
     ``rotation`` stores display-rotation metadata (frames stay as drawn); ``pix_fmt``
-    e.g. ``yuv420p10le`` for 10-bit; ``silent`` writes an audio track of digital silence."""
+    e.g. ``yuv420p10le`` for 10-bit; ``silent`` writes an audio track of digital silence;
+    ``sar`` stores a sample aspect ratio (anamorphic: the frames are drawn as stored)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tb = Fraction(1, fps * 2)
@@ -71,6 +73,8 @@ def make_clip(
             v.options = {"crf": "16", "preset": "veryfast"}
         if rotation:
             v.set_display_rotation(rotation)
+        if sar is not None:
+            v.codec_context.sample_aspect_ratio = sar
         a = None
         if audio:
             a = out.add_stream("aac", rate=44100)

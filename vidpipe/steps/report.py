@@ -59,7 +59,9 @@ def summarize(step: str, results: Sequence[tuple[StepStats | None, bool]]) -> St
 def _facts(info: MediaInfo) -> list[str]:
     audio = ", ".join(f"{a.codec} {a.channels}ch {a.sample_rate} Hz" for a in info.audio) or "none"
     return [
-        f"{info.width}x{info.height}" + (f" (rotated {info.rotation}°)" if info.rotation else ""),
+        f"{info.width}x{info.height}"
+        + (f" (pixels {info.sar}, shown {'x'.join(map(str, info.display_size))})" if info.sar != "1:1" else "")
+        + (f" (rotated {info.rotation}°)" if info.rotation else ""),
         f"{info.fps:.3f}" + (" (variable)" if info.vfr else ""),
         str(info.frame_count),
         f"{info.duration:.2f} s",
@@ -81,6 +83,7 @@ def markdown(
     *,
     still: str | None = None,
     upload_url: str | None = None,
+    upload_error: str | None = None,
     wall_seconds: float | None = None,
 ) -> str:
     name = source.path.rsplit("/", 1)[-1]
@@ -104,6 +107,8 @@ def markdown(
         lines.append(f"**Before/after still:** `{still}`")
     if upload_url:
         lines.append(f"**Download (presigned, 7 days):** [{out_name}]({upload_url})")
+    if upload_error:
+        lines.append(f"**Upload failed:** {upload_error}")
     if wall_seconds is not None:
         lines.append(f"**Wall time:** {wall_seconds:.1f} s")
     return "\n".join(lines) + "\n"
@@ -117,6 +122,7 @@ class ReportWork:
     rows: tuple[StepRow, ...]
     upload_url: str | None = None
     wall_seconds: float | None = None
+    upload_error: str | None = None  # the output is delivered, the upload was not made
 
     @property
     def label(self) -> str:
@@ -143,6 +149,7 @@ class Report(Step):
             out,
             still=picture,
             upload_url=work.upload_url,
+            upload_error=work.upload_error,
             wall_seconds=work.wall_seconds,
         )
 

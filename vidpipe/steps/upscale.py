@@ -154,9 +154,11 @@ class FrameUpscaler:
 
     MAX_BATCH = 4
 
-    def __init__(self, cfg: UpscaleConfig, in_size: tuple[int, int], size: tuple[int, int]):
+    def __init__(
+        self, cfg: UpscaleConfig, in_size: tuple[int, int], size: tuple[int, int], square: tuple[int, int] | None = None
+    ):
         self.size = size
-        model = needs_model(*in_size, size)
+        model = needs_model(*(square or in_size), size)  # an anamorphic frame: against its square-pixel size
         self.backend = resolve_backend(cfg) if model else "none"
         self.net = load_backend(upscale_model(cfg.model), self.backend) if model else None
         self.colour_fix = COLOUR_FIX_SIGMA if cfg.colour_fix else 0.0
@@ -206,12 +208,18 @@ class FrameUpscaler:
         return [colour_fix(o, f, self.colour_fix) for o, f in zip(out, chunk)] if self.colour_fix else out
 
 
+def video_size(info: MediaInfo, cfg: UpscaleConfig) -> tuple[int, int]:
+    """A video's output size: from its picture in square pixels (an anamorphic source
+    comes out at its display aspect, with square pixels)."""
+    return output_size(*info.square_size, cfg.target, cfg.scale)
+
+
 def plan(work: SegmentWork) -> Plan:
     """One segment's upscale: the key covers the source content, the frame range, the
     settings, the model files and this code (a resize alone needs no model file)."""
     info, segment, cfg = work.info, work.segment, work.config
-    size = output_size(info.width, info.height, cfg.target, cfg.scale)
-    if needs_model(info.width, info.height, size):
+    size = video_size(info, cfg)
+    if needs_model(*info.square_size, size):
         backend = resolve_backend(cfg)
         model = model_fingerprint(upscale_model(cfg.model), backend)
     else:
@@ -235,8 +243,8 @@ def plan(work: SegmentWork) -> Plan:
 def upscale(work: SegmentWork, plan: Plan, on_frame: Callable[[int], None] | None = None) -> Path:
     """Upscale the segment of the source video into the lossless file ``plan.out``."""
     info, segment, cfg, out = work.info, work.segment, work.config, plan.out
-    size = output_size(info.width, info.height, cfg.target, cfg.scale)
-    upscaler = FrameUpscaler(cfg, (info.width, info.height), size)
+    size = video_size(info, cfg)
+    upscaler = FrameUpscaler(cfg, (info.width, info.height), size, info.square_size)
     batch = upscaler.batch
     process = upscaler.many if batch > 1 else upscaler
     frames = read_frames(info.path, info.video_index, segment, fmt="rgb48" if cfg.hdr else "rgb24")
@@ -282,8 +290,7 @@ class Upscale(Step):
 
     def models(self, config: UpscaleConfig, info: MediaInfo) -> tuple:
         """The .pth file, where torch runs the network (ncnn's files come with its pip package)."""
-        size = output_size(info.width, info.height, config.target, config.scale)
-        if not needs_model(info.width, info.height, size) or resolve_backend(config) != "torch":
+        if not needs_model(*info.square_size, video_size(info, config)) or resolve_backend(config) != "torch":
             return ()
         return (upscale_model(config.model),)
 
@@ -294,10 +301,10 @@ class Upscale(Step):
         return str(upscale(work, plan, on_frame))
 
     def uses_gpu(self, work: SegmentWork) -> bool:
-        return uses_gpu(work.config, (work.info.width, work.info.height))
+        return uses_gpu(work.config, work.info.square_size)
 
     def describe(self, work: SegmentWork) -> str:
-        return describe(work.config, (work.info.width, work.info.height))
+        return describe(work.config, work.info.square_size)
 
 
 STEP = Upscale()
