@@ -1,7 +1,8 @@
 """Odd but valid media, and damaged media, through the real CLI in a subprocess: an
 anamorphic clip comes out in square pixels at its display aspect; an MPEG-TS whose seeks
 land where the decoder cannot start is split into segments and made whole (still and
-run report included); garbage inside a TS is one line naming the input, before any step."""
+run report included); garbage inside a TS is one line naming the input, before any step;
+a rotated background video is used upright."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ import random
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
+import numpy as np
 import pytest
 from helpers import ARGS, no_traceback, psnr, remux_ts, run
 
 from vidpipe.hashing import file_sha256
+from vidpipe.media.background import cover
 from vidpipe.media.probe import probe
 from vidpipe.media.reader import read_frames
+from vidpipe.media.still import frame_at
 from vidpipe.media.synth import make_clip
 
 pytestmark = pytest.mark.slow  # vidpipe run in a process of its own
@@ -69,3 +74,30 @@ def test_anamorphic_segmented_ts_and_a_damaged_ts(tmp_path):
     log = (home / "logs" / "vidpipe.log").read_text()
     assert log.count("run report:") == 2 and "no run report" not in log, log[-3000:]
     assert "| size | 176x144 (pixels 16:11, shown 256x144) | 512x288 |" in log
+
+
+def test_a_rotated_background_video_is_used_upright(tmp_path, media, weights):
+    """A phone clip stored landscape with a 270-degree rotation tag, as --background behind a frame with no
+    person (RVM leaves it all background): the output is that clip as players show it, upright."""
+    weights("rvm_mobilenetv3_fp32.onnx")
+    home = tmp_path / "home"
+    home.mkdir()
+    mov = media("fate_iphone4_rotated_audiofirst.mov")
+    flat = tmp_path / "in" / "flat.mp4"
+    flat.parent.mkdir()
+    with av.open(str(flat), "w") as c:  # portrait, one grey, nobody in it
+        s = c.add_stream("libx264", rate=24)
+        s.width, s.height, s.pix_fmt = 136, 240, "yuv420p"
+        for _ in range(24):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(np.full((240, 136, 3), 128, np.uint8), format="rgb24")))
+        c.mux(s.encode(None))
+    as_is = [a for a in ARGS if a not in ("--scale", "2")]  # no --scale: the size as it is
+    result = run(home, "run", str(flat), "--out", str(tmp_path / "out"), *as_is, "--background", str(mov))
+    assert result.returncode == 0, result.stderr[-3000:]
+    made = tmp_path / "out" / "flat_final.mp4"
+    for t in (0.0, 0.5, 0.9):
+        out = frame_at(made, t)
+        upright = cover(frame_at(mov, t), 136, 240)
+        sideways = cover(np.ascontiguousarray(np.rot90(frame_at(mov, t))), 136, 240)
+        assert out.shape == (240, 136, 3)
+        assert np.abs(out.astype(int) - upright).mean() < 5 < np.abs(out.astype(int) - sideways).mean(), t
