@@ -201,10 +201,7 @@ def _deliver(job: VideoJob, spec, info, timeline, plan, started: float, log) -> 
         rows.append(_single_row("export_alpha", exported, extra.frames, time.monotonic() - t0))
         log.info("wrote %s (%s with alpha)", extra.path, spec.export_alpha)
         outputs.append(extra.path)
-    try:
-        uploads, not_uploaded = _upload(outputs, spec, rows, log), None
-    except UploadError as e:  # the video is delivered: its still and report are made all the same
-        uploads, not_uploaded = [], e
+    uploads, not_uploaded = _upload(outputs, spec, rows, log)  # a failed upload: still and report all the same
     url = uploads[0].url if uploads else None
     report = ReportWork(
         info, timeline.timestamps, result, tuple(rows), url, time.monotonic() - started, str(not_uploaded or "") or None
@@ -239,26 +236,31 @@ def _deliver(job: VideoJob, spec, info, timeline, plan, started: float, log) -> 
     )
 
 
-def _upload(outputs: list[str], spec, rows: list[StepRow], log) -> list:
+def _upload(outputs: list[str], spec, rows: list[StepRow], log) -> tuple[list, UploadError | None]:
+    """Each delivered file to the bucket, in order: (what was uploaded, the error that stopped the rest)."""
     target = steps.get("upload").configure(spec)
     if target is None:
-        return []
-    t0, uploads = time.monotonic(), []
+        return [], None
+    t0, uploads, error = time.monotonic(), [], None
     for path in outputs:
-        uploads.append(run_step("upload", UploadWork(path, target, spec.upload_credentials_block)))
+        try:
+            uploads.append(run_step("upload", UploadWork(path, target, spec.upload_credentials_block)))
+        except UploadError as e:  # the ones before it stay uploaded, and their links in the report
+            error = e
+            break
         verb = "uploaded" if uploads[-1].uploaded else "already in the bucket"
         log.info("%s: %s %s", path, verb, uploads[-1].s3_url)
     rows.append(
         StepRow(
             "upload",
-            segments=len(outputs),
+            segments=len(uploads),
             cached=sum(not u.uploaded for u in uploads),
             frames=0,
             seconds=time.monotonic() - t0,
             device=target.endpoint_url or "aws s3",
         )
     )
-    return uploads
+    return uploads, error
 
 
 def _spread(plan, log) -> Spread | None:

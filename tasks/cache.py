@@ -46,11 +46,23 @@ class StepCache(CachePolicy):
 
 
 def _marker(plan: Plan) -> Path:
-    """Where the output's generation is kept."""
+    """Where the output's generation is kept. A delivered file's marker that an earlier
+    vidpipe left beside it, in the user's output folder, is moved here."""
     out = Path(plan.out)
-    if plan.delivery:
-        return work_dir() / "delivered" / f"{digest(str(out.resolve()))[:32]}.gen"
-    return out.with_name(out.name + ".gen")
+    beside = out.with_name(out.name + ".gen")
+    if not plan.delivery:
+        return beside
+    marker = work_dir() / "delivered" / f"{digest(str(out.resolve()))[:32]}.gen"
+    try:
+        old = beside.read_text()
+    except OSError:
+        return marker
+    if old.strip().isdigit():  # what vidpipe wrote there, and nothing else
+        if not marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(old.strip())
+        beside.unlink(missing_ok=True)
+    return marker
 
 
 def _present(plan: Plan) -> bool:

@@ -61,7 +61,8 @@ def test_enhance_video_output_cache_and_resume(dance, tmp_path):
     assert set(task_states(fourth)[k] for k in ("upscale-seg0000", "upscale-seg0001")) == {"Cached"}
     assert seg1.exists() and probe(out).frame_count == 24
 
-    # a deleted final output is written again
+    # a deleted final output is written again (and a marker an earlier vidpipe left beside it is moved away)
+    out.with_name(out.name + ".gen").write_text("1")
     out.unlink()
     fourth = enhance_video(job, return_state=True)
     assert fourth.is_completed() and out.exists()
