@@ -55,14 +55,15 @@ def remux_ts(src: Path, dst: Path) -> Path:
 
 def run(home: Path, *args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """``vidpipe ARGS`` in a process of its own, with ``home`` as its VIDPIPE_HOME and working folder."""
-    environ = cli_env(home, **(env or {}))
+    environ = cli_env(home, seeded=args[:1] == ("run",), **(env or {}))  # only run starts Prefect
     return subprocess.run([VIDPIPE, *args], env=environ, capture_output=True, text=True, timeout=timeout, cwd=home)
 
 
-def cli_env(home: Path, **extra: str) -> dict[str, str]:
+def cli_env(home: Path, seeded: bool = True, **extra: str) -> dict[str, str]:
     """The environment of a vidpipe process whose VIDPIPE_HOME is ``home`` (none of the test process's
-    PREFECT_ settings), ``home`` given a ready Prefect database first (:func:`seed`)."""
-    seed(home)
+    PREFECT_ settings), ``home`` given a ready Prefect database first (:func:`seed`) unless not ``seeded``."""
+    if seeded:
+        seed(home)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     environ.update(VIDPIPE_HOME=str(home), VIDPIPE_LOG_DIR=str(home / "logs"), **extra)
     return environ

@@ -102,8 +102,12 @@ def test_a_bound_from_jobspec_is_one_line_naming_the_option(monkeypatch):
 
 
 def test_old_setting_names_in_python_and_api_parameters():
-    with pytest.warns(FutureWarning, match="face_restore is now restore_faces"):
+    with pytest.warns(FutureWarning) as said:
         job = VideoJob(input="a.mp4", face_restore=True, alpha_output="prores")
+    assert sorted(str(w.message).split(" (")[0] for w in said) == [
+        "the setting alpha_output is now export_alpha",
+        "the setting face_restore is now restore_faces",
+    ]
     assert job.restore_faces and job.export_alpha == "prores"
     with pytest.raises(ValueError, match="give only restore_faces"):
         JobSpec(face_restore=True, restore_faces=False)

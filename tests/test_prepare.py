@@ -173,6 +173,34 @@ def test_a_steps_key_follows_every_module_it_imports_and_no_list_is_kept_by_hand
                 assert [ast.unparse(a) for a in node.args] == ["__name__"], f"{path.name}: {ast.unparse(node)}"
 
 
+def test_code_versions_are_the_same_from_many_threads_and_survive_a_python_311_parse_race(monkeypatch):
+    """CPython 3.11's ast.parse can fail with a SystemError when another thread parses at the same time (a
+    worker's flow run failed so once): vidpipe's parses take turns, and one that still meets the error is tried
+    again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    steps = [f"vidpipe.steps.{p.stem}" for p in STEPS]
+    serial = {m: version.code_version(m) for m in steps}
+    version.forget()
+    with ThreadPoolExecutor(8) as pool:
+        assert dict(zip(steps, pool.map(version.code_version, steps))) == serial
+    real, failed = ast.parse, []
+
+    def racy(text, *args, **kwargs):
+        if not failed:
+            failed.append(True)
+            raise SystemError("AST constructor recursion depth mismatch (before=69, after=75)")
+        return real(text, *args, **kwargs)
+
+    version.forget()
+    monkeypatch.setattr(version.ast, "parse", racy)
+    try:
+        assert version.code_version(steps[0]) == serial[steps[0]] and failed
+    finally:
+        monkeypatch.undo()
+        version.forget()
+
+
 def test_target_and_scale_together_are_refused_with_one_message_by_every_front_end():
     from app.cli import app
 

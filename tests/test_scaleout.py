@@ -71,6 +71,17 @@ def postgres():
         shutil.rmtree(data, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _machines_stop_after_each_test(request):
+    """Every worker a test started is stopped when it ends, passed or failed: a machine left running would take
+    the next test's runs (seen: a failed test's two workers took the next one's video into their own homes)."""
+    yield
+    if "farm" in request.fixturenames:
+        procs = request.getfixturevalue("farm").procs
+        for name in [n for n in procs if n != "server"]:
+            _stop(procs.pop(name))
+
+
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory, postgres):
     """A server on Postgres, deployed; ``start(machine)`` starts that machine's worker."""

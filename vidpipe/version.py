@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import sys
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,6 +34,23 @@ BOOKKEEPING = frozenset(
         "vidpipe.version",
     }
 )
+
+
+#: CPython 3.11's ast.parse keeps its recursion depth in state shared by threads: a parse interleaved with
+#: another thread's fails with "SystemError: AST constructor recursion depth mismatch" (seen once in a worker's
+#: flow run). vidpipe's parses go one at a time, and one that meets another library's parse is tried again.
+_PARSING = threading.Lock()
+
+
+def _parse(text: str) -> ast.AST:
+    for attempt in range(3):
+        try:
+            with _PARSING:
+                return ast.parse(text)
+        except SystemError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _file(module: str) -> Path | None:
@@ -63,7 +81,7 @@ def direct_imports(module: str) -> frozenset[str]:
     path = _file(module)
     package = module if path is not None and path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in _runtime_nodes(ast.parse(source(module))):
+    for node in _runtime_nodes(_parse(source(module))):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
