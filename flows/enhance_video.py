@@ -204,7 +204,13 @@ def _deliver(job: VideoJob, spec, info, timeline, plan, started: float, log) -> 
     uploads, not_uploaded = _upload(outputs, spec, rows, log)  # a failed upload: still and report all the same
     url = uploads[0].url if uploads else None
     report = ReportWork(
-        info, timeline.timestamps, result, tuple(rows), url, time.monotonic() - started, str(not_uploaded or "") or None
+        info,
+        timeline.timestamps,
+        result,
+        tuple(rows),
+        url,
+        wall_seconds=time.monotonic() - started,
+        upload_error=str(not_uploaded) if not_uploaded else None,
     )
     reported = run_step("report", report, return_state=True)
     if reported.is_completed():

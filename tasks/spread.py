@@ -112,14 +112,19 @@ def serve(limit: int) -> None:
 
 
 async def _unreadable(task_run) -> str | None:
+    """Why this machine cannot make a segment the server handed it, or None: then it is
+    claimed at once, before the task engine starts it, so the watchdog knows whose it is
+    from the moment it left the queue (a machine that died between taking a segment and
+    starting it held it unclaimed, and the run waited for it forever)."""
     try:
         await prefect_compat.read_task_parameters(task_run)
-        return None
     except Exception as e:  # noqa: BLE001 - any reason is the one line
         return (
             f"{task_run.name}: machine {machine_name()} cannot read its parameters ({one_line(e, 200)}); "
             "--spread needs every machine's VIDPIPE_HOME to be one shared folder, at the same path"
         )
+    _claim(task_run.id)
+    return None
 
 
 # -- in the task worker: the claim, and the shared-home check ------------------------------------
@@ -143,23 +148,30 @@ def claimed(work) -> Iterator[None]:
         return
     from prefect.context import TaskRunContext
 
-    video = work.info.sha256[:16]
-    if not intermediates.visible(video):
-        raise ConfigError(
-            f"{work.info.path} ({work.label}): machine {machine_name()} does not see the work folder of the run "
-            f"that planned it ({work_dir() / video} is missing here): --spread needs every machine's VIDPIPE_HOME "
-            "to be one shared folder, at the same path"
-        )
     ctx = TaskRunContext.get()
-    path = claim_path(ctx.task_run.id) if ctx else None
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"worker": client_id(), "machine": machine_name(), "pid": os.getpid()}))
+    path = claim_path(ctx.task_run.id) if ctx else None  # claimed when taken (_unreadable); said again, as it runs
     try:
+        video = work.info.sha256[:16]
+        if not intermediates.visible(video):
+            raise ConfigError(
+                f"{work.info.path} ({work.label}): machine {machine_name()} does not see the work folder of the run "
+                f"that planned it ({work_dir() / video} is missing here): --spread needs every machine's "
+                "VIDPIPE_HOME to be one shared folder, at the same path"
+            )
+        if path is not None:
+            _claim(ctx.task_run.id)
         yield
     finally:
         if path is not None:
             path.unlink(missing_ok=True)
+
+
+def _claim(task_run_id: UUID | str) -> Path:
+    """Say that this task worker makes the unit ``task_run_id``."""
+    path = claim_path(task_run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"worker": client_id(), "machine": machine_name(), "pid": os.getpid()}))
+    return path
 
 
 def read_claim(task_run_id: UUID | str) -> dict | None:

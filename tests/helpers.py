@@ -4,6 +4,7 @@ as a subprocess, picture comparison, task-run states, and a Prefect server's lif
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,11 +40,12 @@ def frame_hashes(path: Path) -> list[str]:
     return [hashlib.sha256(f.tobytes()).hexdigest() for f in read_frames(path)]
 
 
-def remux_ts(src: Path, dst: Path) -> Path:
-    """``src``'s video and audio copied into MPEG-TS packet for packet (a stream-copy remux)."""
+def remux(src: Path, dst: Path) -> Path:
+    """``src``'s video and audio copied packet for packet into the container ``dst``'s suffix names (a
+    stream-copy remux: ``.ts``, ``.mkv``...)."""
     import av
 
-    with av.open(str(src)) as i, av.open(str(dst), "w", format="mpegts") as o:
+    with av.open(str(src)) as i, av.open(str(dst), "w") as o:
         streams = [s for s in i.streams if s.type in ("video", "audio")]
         to = {s.index: o.add_stream_from_template(s) for s in streams}
         for packet in i.demux(streams):
@@ -81,23 +83,18 @@ def seed(home: Path) -> None:
         return
     if not _TEMPLATE:
         import atexit
-        import shutil
         import tempfile
 
         base = Path(tempfile.mkdtemp(prefix="vidpipe-home-template-"))
         atexit.register(shutil.rmtree, base, True)
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-        environ.update(VIDPIPE_HOME=str(base))
+        environ = cli_env(base, seeded=False)
         code = "from tasks.environment import prepare_prefect_env as p, start_embedded_server as s; p(); s()"
         made = subprocess.run(
             [sys.executable, "-c", code], env=environ, cwd=ROOT, capture_output=True, text=True, timeout=300
         )
         assert made.returncode == 0 and (base / "prefect" / "prefect.db").exists(), made.stderr[-3000:]
         _TEMPLATE.append(base / "prefect")
-    target.mkdir(parents=True, exist_ok=True)
-    for f in _TEMPLATE[0].iterdir():
-        if f.is_file():
-            target.joinpath(f.name).write_bytes(f.read_bytes())
+    shutil.copytree(_TEMPLATE[0], target, dirs_exist_ok=True)
 
 
 def no_traceback(result: subprocess.CompletedProcess) -> None:

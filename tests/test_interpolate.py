@@ -5,7 +5,6 @@ background-only change that reruns neither upscale nor interpolate."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -20,7 +19,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from helpers import cli_env, task_states
+from helpers import cli_env, frame_hashes, task_states
 
 from vidpipe.config import JobSpec, VideoJob
 from vidpipe.errors import ConfigError
@@ -393,10 +392,6 @@ def _cmd(folder: Path, out: Path) -> list[str]:
     ]
 
 
-def _hashes(path: Path) -> list[str]:
-    return [hashlib.sha256(f.tobytes()).hexdigest() for f in read_frames(path)]
-
-
 @pytest.mark.slow
 def test_a_run_killed_mid_interpolation_resumes_to_the_same_frames(clip, tmp_path):
     folder = tmp_path / "downloads"
@@ -432,7 +427,7 @@ def test_a_run_killed_mid_interpolation_resumes_to_the_same_frames(clip, tmp_pat
     made = sorted(home.glob("work/*/interpolate/*.nut"))
     again = sorted((tmp_path / "home2").glob("work/*/interpolate/*.nut"))
     assert [p.name for p in made] == [p.name for p in again]
-    assert all(_hashes(a) == _hashes(b) for a, b in zip(made, again))  # frame-identical to a run never killed
+    assert all(frame_hashes(a) == frame_hashes(b) for a, b in zip(made, again))  # frame-identical to a run never killed
     assert probe(out / "dance_final.mp4").frame_count == probe(tmp_path / "ref" / "dance_final.mp4").frame_count == 128
 
 

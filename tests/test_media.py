@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from helpers import psnr, remux_ts
+from helpers import psnr, remux
 
 from app.units import join, upscale
 from vidpipe.errors import ConfigError, MediaError, SyncError
@@ -47,7 +47,7 @@ def test_segments_decode_exactly_their_frames(media, tmp_path, name):
 
 def test_a_ts_whose_seeks_land_mid_picture_decodes_every_segment(clip, tmp_path):
     """One keyframe: a seek into the TS lands where the decoder cannot start and yields nothing."""
-    ts = remux_ts(clip(width=96, height=54, frames=48, fps=24), tmp_path / "long_gop.ts")
+    ts = remux(clip(width=96, height=54, frames=48, fps=24), tmp_path / "long_gop.ts")
     info = probe(ts)
     assert info.fps == 24.0 and info.frame_count == 48  # FFmpeg's guess from the first packets is 48
     whole = _hashes(read_frames(ts))

@@ -12,7 +12,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from helpers import ARGS, free_port, no_traceback, run
+from helpers import ARGS, free_port, no_traceback, remux, run
 
 from vidpipe.media.probe import probe
 from vidpipe.media.still import made_by_vidpipe as still_made_by_vidpipe
@@ -67,15 +67,7 @@ def test_same_name_inputs_get_their_own_outputs_and_a_rerun_is_instant(tmp_path,
 def test_same_stem_other_extension_in_one_folder(tmp_path, home):
     folder = tmp_path / "downloads"
     make_clip(folder / "clip.mp4", 64, 48, frames=12, fps=24)
-    with (
-        av.open(str(make_clip(tmp_path / "x.mp4", 64, 48, frames=18, fps=24))) as src,
-        av.open(str(folder / "clip.mkv"), "w") as dst,
-    ):  # the same kind of video, in Matroska
-        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
-        for packet in src.demux():
-            if packet.dts is not None:
-                packet.stream = streams[packet.stream.index]
-                dst.mux(packet)
+    remux(make_clip(tmp_path / "x.mp4", 64, 48, frames=18, fps=24), folder / "clip.mkv")  # the same, in Matroska
     out = tmp_path / "out"
     result = run(home, "run", str(folder), "--out", str(out), *ARGS)
     assert result.returncode == 0, result.stderr[-3000:]

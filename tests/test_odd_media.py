@@ -14,7 +14,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from helpers import ARGS, no_traceback, psnr, remux_ts, run
+from helpers import ARGS, no_traceback, psnr, remux, run
 
 from vidpipe.hashing import file_sha256
 from vidpipe.media.background import cover
@@ -44,9 +44,9 @@ def test_anamorphic_segmented_ts_and_a_damaged_ts(tmp_path):
     # one keyframe (x264's default GOP is longer than the clip): a seek into a TS lands on a frame that
     # does not start a picture, so the decoder yields nothing there
     long_gop = make_clip(tmp_path / "long_gop.mp4", 96, 54, frames=48, fps=24)
-    ts = remux_ts(long_gop, folder / "long_gop.ts")
+    ts = remux(long_gop, folder / "long_gop.ts")
     bad = _damaged(
-        remux_ts(make_clip(tmp_path / "long.mp4", 160, 90, frames=240, fps=24), tmp_path / "t.ts"), folder / "bad.ts"
+        remux(make_clip(tmp_path / "long.mp4", 160, 90, frames=240, fps=24), tmp_path / "t.ts"), folder / "bad.ts"
     )
     assert probe(wide).display_size == (256, 144)
     result = run(home, "run", str(folder), "--out", str(out), *ARGS, "--segment-seconds", "0.5")

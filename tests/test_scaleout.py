@@ -273,8 +273,6 @@ def test_two_machines_on_postgres_share_a_batch_each_within_its_limit(farm, tmp_
     with _client(farm.url) as client:
         assert {d.name: d.id for d in client.read_deployments()} == before
         assert client.read_global_concurrency_limit_by_name("gpu-a").limit == 2
-    _stop(farm.procs.pop("a"))
-    _stop(farm.procs.pop("b"))
 
 
 def _machine_processes(machine: str) -> list[int]:
@@ -408,8 +406,6 @@ def test_one_video_spreads_over_both_machines_and_survives_one_dying(farm, tmp_p
     queued again and made by the other, and the output has the frames of a single-machine run."""
     import json
 
-    for name in [m for m in farm.procs if m != "server"]:  # only e and f take this run
-        _stop(farm.procs.pop(name))
     shared = tmp_path / "shared-home"
     video = make_clip(tmp_path / "spread.mp4", 96, 64, frames=144, fps=24)  # 12 segments
     job = dict(
@@ -464,14 +460,11 @@ def test_one_video_spreads_over_both_machines_and_survives_one_dying(farm, tmp_p
     assert not list((shared / "spread").glob("*.json"))  # no claim left behind
     reference = _alone(farm, tmp_path, video, "--background", "#00b140")
     assert frame_hashes(tmp_path / "out" / "spread_final.mp4") == frame_hashes(reference)
-    _stop(farm.procs.pop(here))
 
 
 def test_a_spread_machine_without_the_shared_home_fails_the_segment_in_one_line(farm, tmp_path):
     """Machine g takes segments but has a home of its own: it cannot read what the run
     stored, and the run fails with one line saying why, instead of waiting forever."""
-    for name in [m for m in farm.procs if m != "server"]:
-        _stop(farm.procs.pop(name))
     before = _task_workers(farm.url)
     farm.start("g", home=tmp_path / "g-home", spread=True)
     _task_workers(farm.url, 1, before)
@@ -503,7 +496,6 @@ def test_a_spread_machine_without_the_shared_home_fails_the_segment_in_one_line(
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "out" / "lonely_final.mp4").exists()
     print(f"failed in {time.monotonic() - started:.1f} s")
-    _stop(farm.procs.pop("g"))
 
 
 def test_task_records_in_an_object_store_are_checked_before_the_worker_starts(farm, s3_endpoint, tmp_path):

@@ -46,8 +46,10 @@ def find_videos(paths: list[str | Path]) -> list[Path]:
             )
         else:
             found.append(p)
-    seen: set[Path] = set()
-    return [p for p in found if not (_real(p) in seen or seen.add(_real(p)))]
+    unique: dict[Path, Path] = {}
+    for p in found:
+        unique.setdefault(_real(p), p)
+    return list(unique.values())
 
 
 def _real(path: Path) -> Path:
@@ -64,8 +66,17 @@ def unusable_name(path: Path) -> str | None:
         str(path).encode("utf-8")
         return None
     except UnicodeEncodeError:
-        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
-        return f"{shown}: the file name is not valid UTF-8 (an odd byte is shown as \\xNN); rename the file"
+        return f"{shown_path(path)}: the file name is not valid UTF-8 (an odd byte is shown as \\xNN); rename the file"
+
+
+def shown_path(path: Path) -> str:
+    """``path`` as text, a byte that is not UTF-8 written as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _vidpipe_still(path: Path) -> bool:
+    """``path`` is a before/after still vidpipe wrote: it holds no name of its own (its video's output does)."""
+    return path.name.endswith("_compare.jpg") and still_made_by_vidpipe(path)
 
 
 def made_by_vidpipe(path: Path) -> bool:
@@ -106,7 +117,7 @@ def output_names(
     listing = _listing(folder) if listing is None else listing
     made = _outputs_by_source(listing)
     # anything there that is not an output of these inputs stays (a still vidpipe made is its video's)
-    present = {f.name.casefold() for f in listing if not (f.name.endswith("_compare.jpg") and still_made_by_vidpipe(f))}
+    present = {f.name.casefold() for f in listing if not _vidpipe_still(f)}
     names: dict[Path, str] = {}
     mine = {source_id(p): p for p in paths}
     taken = {name.casefold() for name, sid in made.items() if sid not in mine}
@@ -156,7 +167,7 @@ def why_named(source: Path, name: str, output_dir: str | Path) -> str:
     if name == default:
         return ""
     folder = Path(output_dir)
-    there = [n for n in _names(default) if (folder / n).exists() and not still_made_by_vidpipe(folder / n)]
+    there = [n for n in _names(default) if (folder / n).exists() and not _vidpipe_still(folder / n)]
     if there and not read_source(folder / default):  # no output of vidpipe's holds the name
         return f"named {name}: {there[0]} is already in {output_dir}, and vidpipe did not make it"
     return f"named {name}: another input also makes {default}"
@@ -206,7 +217,7 @@ class Video:
     @property
     def shown(self) -> str:
         """The input's path as text (a byte that is not UTF-8 written as \\xNN)."""
-        return os.fsencode(self.source).decode("utf-8", "backslashreplace")
+        return shown_path(self.source)
 
     @property
     def current(self) -> bool:

@@ -135,12 +135,12 @@ def _reach(target: S3Target, session=None) -> None:
 
 
 def _cause(error: Exception) -> str:
-    """What went wrong under a botocore connection error, in a few words."""
-    seen, text = error, str(error)
-    while seen is not None:
-        if isinstance(seen, OSError) and (seen.strerror or "").strip():
-            text = seen.strerror
-        seen = seen.__cause__ or seen.__context__
+    """What went wrong under a botocore connection error, in a few words: the innermost
+    OS error's ("Connection refused"), else the error's own text."""
+    reasons = [e.strerror for e in _chain(error) if isinstance(e, OSError) and (e.strerror or "").strip()]
+    if reasons:
+        return reasons[-1]
+    text = str(error)
     return text.split(": ")[-1] if "Could not connect" in text else text
 
 
@@ -232,12 +232,14 @@ def _root_cause(error: BaseException) -> BaseException:
     """boto3 wraps a part's ClientError in S3UploadFailedError; find the ClientError."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    seen = error
-    while seen is not None:
-        if isinstance(seen, ClientError | BotoCoreError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return error
+    return next((e for e in _chain(error) if isinstance(e, ClientError | BotoCoreError)), error)
+
+
+def _chain(error: BaseException):
+    """``error``, then what it was raised from or during, down to the first."""
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
 
 
 def _content_type(path: Path) -> str:

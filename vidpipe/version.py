@@ -43,14 +43,14 @@ _PARSING = threading.Lock()
 
 
 def _parse(text: str) -> ast.AST:
-    for attempt in range(3):
+    for _ in range(2):
         try:
             with _PARSING:
                 return ast.parse(text)
         except SystemError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+            continue
+    with _PARSING:  # a third time, and its error is the caller's
+        return ast.parse(text)
 
 
 def _file(module: str) -> Path | None:

@@ -272,13 +272,12 @@ def _is_vfr(deltas: list[int]) -> bool:
     return any(abs(d - med) > max(1, 0.01 * med) for d in deltas)
 
 
-def _frame_rate(declared, pts: list[int], tb: Fraction) -> float:
+def _frame_rate(declared, pts: list[int], deltas: list[int], tb: Fraction) -> float:
     """Frames per second: the stream's declared average rate, unless the frames' own
     timestamps say otherwise by more than 10% (MPEG-TS streams, whose rate FFmpeg guesses
     from the first packets, can declare twice the real rate); then the timestamps' mean
     rate, as the nearest fraction with a denominator of at most 1001 (30000/1001 stays
     29.97)."""
-    deltas = [b - a for a, b in zip(pts, pts[1:]) if b > a]
     span = float((pts[-1] - pts[0]) * tb) if len(pts) > 1 else 0.0
     mean = (len(pts) - 1) / span if span > 0 else None
     median = 1 / float(statistics.median(deltas) * tb) if deltas else None
@@ -382,7 +381,7 @@ def probe(path: str | Path) -> MediaInfo:
     dovi = dolby_vision(path) if fmt.startswith("mov") else None
     mastering, light, peak = hdr_metadata(path, video_index) if colour.verdict != "SDR" else ("", "", 1000.0)
     deltas = [b - a for a, b in zip(pts, pts[1:]) if b > a]
-    fps = _frame_rate(rate, pts, tb)
+    fps = _frame_rate(rate, pts, deltas, tb)
     last = statistics.median(deltas) if deltas else (1 / fps) / tb
     duration = float((pts[-1] - pts[0] + last) * tb)
     return MediaInfo(

@@ -115,14 +115,11 @@ def _decode(path, video_index, back, first_pts, last_pts, fmt, counter=None) -> 
             if back is not None:
                 seek_pts = first_pts - int(back / stream.time_base)
                 container.seek(seek_pts, stream=stream, backward=True)
-            first, peak = True, None  # a PQ file's tone-map peak: the file's, the same for every segment
+            peak = None  # a PQ file's tone-map peak: the file's, the same for every segment
             for frame in _frames_of(container, stream, fmt):
                 if counter is not None:
                     counter[0] += 1
                 pts = frame.pts
-                if first and seek_pts is not None and (pts is None or pts > first_pts):
-                    raise _LateSeek()
-                first = False
                 if first_pts is not None and pts is not None and pts < first_pts:
                     continue
                 if seek_pts is not None and not yielded and pts != first_pts:
